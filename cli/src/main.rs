@@ -1,0 +1,3 @@
+//! `tug`: run Dagu-style YAML workflows in Docker or Podman containers.
+
+fn main() {}

@@ -1,0 +1,34 @@
+//! A typed, streaming client for the Docker Engine API, spoken by Docker and by Podman's
+//! Docker-compatible service.
+//!
+//! The crate is split the way the API is:
+//!
+//! * [`endpoint`] resolves which engine to talk to from the process environment, the way the
+//!   docker CLI does (`DOCKER_HOST`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`,
+//!   `DOCKER_API_VERSION`), plus Dagu's runtime selection (`DAGU_CONTAINER_RUNTIME`,
+//!   `DAGU_PODMAN_HOST`).
+//! * [`transport`] opens connections (unix socket, TCP, TLS) and carries two request paths:
+//!   ordinary JSON requests over a pooled hyper client, and a raw HTTP/1.1 path for streaming
+//!   endpoints that decodes chunked bodies straight into the stream decoders.
+//! * [`stream`] holds the incremental decoders: multiplexed stdout/stderr frames, line framing
+//!   and JSON-lines progress streams.
+//! * [`Client`] is the entry point; it negotiates the API version and detects Podman.
+//!
+//! The library never prints and never exits; it reports through [`Error`] and `tracing`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod client;
+pub mod containers;
+pub mod endpoint;
+pub mod error;
+mod filters;
+pub mod networks;
+pub mod stream;
+pub mod system;
+pub mod transport;
+pub mod volumes;
+
+pub use client::{Client, EngineIdentity, Timeouts, MAX_API_VERSION, MIN_API_VERSION};
+pub use endpoint::{ApiVersion, Endpoint, Runtime};
+pub use error::{Error, ErrorKind, Result};
+pub use filters::Filters;

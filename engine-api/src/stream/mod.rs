@@ -1,0 +1,1 @@
+//! Incremental decoders for the Engine API's streaming bodies.
