@@ -1,3 +1,57 @@
 //! `tug`: run Dagu-style YAML workflows in Docker or Podman containers.
+//!
+//! This crate owns everything user-facing: argument parsing, terminal rendering, signals and
+//! exit codes. The libraries (`engine-api`, `executor`) never print.
 
-fn main() {}
+mod engine;
+mod exit;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Run Dagu-style YAML workflows with each step in a Docker or Podman container.
+///
+/// The engine is chosen from the environment as Dagu and the docker CLI do:
+/// DAGU_CONTAINER_RUNTIME (docker | podman), DAGU_PODMAN_HOST, DOCKER_HOST,
+/// DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_API_VERSION.
+#[derive(Debug, Parser)]
+#[command(name = "tug", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect the container engine tug would use.
+    #[command(subcommand)]
+    Engine(engine::EngineCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            report::error(&anyhow::Error::new(e).context("cannot start the async runtime"));
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Engine(cmd) => engine::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            report::error(&e);
+            ExitCode::from(exit::code_for(&e))
+        }
+    }
+}

@@ -306,6 +306,16 @@ impl Client {
         };
         if parts.status.is_success() || parts.status == StatusCode::SWITCHING_PROTOCOLS {
             Ok((parts, bytes))
+        } else if parts.status == StatusCode::BAD_REQUEST
+            && bytes.starts_with(b"Client sent an HTTP request to an HTTPS server")
+        {
+            Err(Error::Connect {
+                runtime: self.inner.endpoint.runtime.as_str(),
+                endpoint: self.inner.endpoint.url.clone(),
+                failure: crate::error::ConnectFailure::Tls,
+                hint: "the daemon expects TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem".to_string(),
+                source: None,
+            })
         } else {
             tracing::debug!(%what, status = parts.status.as_u16(), "engine error");
             Err(engine_error(parts.status.as_u16(), &parts.headers, &bytes))
