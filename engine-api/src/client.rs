@@ -21,6 +21,7 @@ use crate::endpoint::{ApiVersion, Endpoint, Runtime};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transport::connect::Connector;
 use crate::transport::pool::Pool;
+use crate::transport::raw::{self, RawBody, RawOptions, RawRequest, RawResponse};
 
 /// The highest API version this client speaks (the current Docker spec).
 pub const MAX_API_VERSION: ApiVersion = ApiVersion::new(1, 56);
@@ -215,18 +216,6 @@ impl Client {
         Ok(format!("/v{}", self.identity().await?.api_version))
     }
 
-    pub(crate) fn connector(&self) -> &Connector {
-        &self.inner.connector
-    }
-
-    pub(crate) fn host_header(&self) -> &HeaderValue {
-        &self.inner.host
-    }
-
-    pub(crate) fn user_agent(&self) -> &HeaderValue {
-        &self.inner.user_agent
-    }
-
     /// Builds the full path and query of `req`, versioned unless it opted out.
     pub(crate) async fn path_and_query(&self, req: &Request) -> Result<String> {
         let mut s = String::new();
@@ -345,6 +334,42 @@ impl Client {
         Ok((parts.headers, body))
     }
 
+    /// Opens a streaming request on a dedicated connection through the raw HTTP/1.1 path
+    /// (logs, attach, exec start, events, pull/push/build progress, archive upload). An error
+    /// status becomes [`Error::Engine`]; on success the response's body is not read yet.
+    /// `upgrade` asks the engine to hijack the connection (attach, exec start).
+    pub(crate) async fn stream(
+        &self,
+        req: Request,
+        body: RawBody,
+        upgrade: bool,
+    ) -> Result<RawResponse> {
+        let pq = self.path_and_query(&req).await?;
+        let conn = self.inner.connector.connect().await?;
+        let mut raw = RawRequest::new(req.method.clone(), pq)
+            .host(self.inner.endpoint.host_header())
+            .header(USER_AGENT, self.inner.user_agent.clone());
+        if !body.is_empty() {
+            raw = raw.header(CONTENT_TYPE, HeaderValue::from_static(req.content_type));
+        }
+        for (k, v) in req.headers {
+            raw = raw.header(k, v);
+        }
+        if upgrade {
+            raw = raw.upgrade();
+        }
+        let head_timeout = match req.timeout {
+            Timeout::Default => Some(self.inner.timeouts.response),
+            Timeout::Extra(d) => Some(self.inner.timeouts.response + d),
+            Timeout::None => None,
+        };
+        let options = RawOptions::new(self.inner.endpoint.url.as_str())
+            .head_timeout(head_timeout)
+            .idle_timeout(self.inner.timeouts.stream_idle);
+        let response = raw::send(conn, raw.body(body), &options).await?;
+        response.error_for_status().await
+    }
+
     /// Sends `req` and decodes a JSON body.
     pub(crate) async fn json<T: DeserializeOwned>(&self, req: Request) -> Result<T> {
         let what = format!("{} {}", req.method, req.path);
@@ -404,7 +429,7 @@ pub(crate) fn engine_error(status: u16, headers: &http::HeaderMap, body: &[u8]) 
         }
     };
     Error::Engine {
-        kind: ErrorKind::from_status(status),
+        kind: ErrorKind::classify(status, &message),
         status,
         message,
     }

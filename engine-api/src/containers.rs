@@ -750,7 +750,6 @@ pub struct ContainerSummary {
 
 /// Options of `GET /containers/json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ListContainers {
     /// Include stopped containers.
     pub all: bool,
@@ -816,7 +815,6 @@ struct WaitError {
 
 /// Options of `stop`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct StopOptions {
     /// Grace period before SIGKILL; `None` uses the container's `StopTimeout` (default 10 s).
     pub timeout: Option<Duration>,
@@ -826,7 +824,6 @@ pub struct StopOptions {
 
 /// Options of `remove`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct RemoveOptions {
     /// Kill a running container first.
     pub force: bool,
@@ -969,7 +966,7 @@ impl Client {
             .map(drop)
     }
 
-    /// Podman only: `POST /libpod/containers/{id}/healthcheck` runs the container's health
+    /// Podman only: `GET /libpod/containers/{id}/healthcheck` runs the container's health
     /// check once (Podman without systemd never runs them on a timer). Returns the status
     /// after the run.
     pub async fn run_healthcheck(&self, id: &str) -> Result<HealthStatus> {
@@ -979,8 +976,8 @@ impl Client {
             #[serde(default)]
             status: HealthStatus,
         }
-        let req = Request::post(format!("/libpod/containers/{}/healthcheck", seg(id)));
-        let what = format!("POST /libpod/containers/{id}/healthcheck");
+        let req = Request::get(format!("/libpod/containers/{}/healthcheck", seg(id)));
+        let what = format!("GET /libpod/containers/{id}/healthcheck");
         match self.send(req).await {
             Ok(body) => Ok(crate::client::decode_json::<Answer>(&what, &body)?.status),
             Err(e) => Err(e),

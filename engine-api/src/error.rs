@@ -60,6 +60,24 @@ impl ErrorKind {
     }
 }
 
+impl ErrorKind {
+    /// The kind of an error answer, from its status and the engine's message. Podman answers
+    /// some conflicts (a container name in use) with a 500; its message says what it is.
+    pub fn classify(status: u16, message: &str) -> ErrorKind {
+        let kind = ErrorKind::from_status(status);
+        if kind == ErrorKind::Server {
+            let m = message.to_ascii_lowercase();
+            if m.contains("is already in use") || m.contains("name is already in use") {
+                return ErrorKind::Conflict;
+            }
+            if m.contains("no such container") || m.contains("no such image") {
+                return ErrorKind::NotFound;
+            }
+        }
+        kind
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

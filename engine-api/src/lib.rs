@@ -19,8 +19,10 @@
 
 mod client;
 pub mod containers;
+pub mod containers_io;
 pub mod endpoint;
 pub mod error;
+pub mod exec;
 mod filters;
 pub mod networks;
 pub mod stream;

@@ -145,3 +145,152 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// What a test created, removed at the end of the test — by [`Cleanup::run`] on success, or
+/// from `Drop` (on a thread of its own, with its own runtime) when the test panicked first.
+#[derive(Debug)]
+pub struct Cleanup {
+    client: Client,
+    items: std::sync::Mutex<Vec<Item>>,
+}
+
+#[derive(Debug, Clone)]
+enum Item {
+    Container(String),
+    Network(String),
+    Volume(String),
+    Image(String),
+}
+
+impl Cleanup {
+    /// Tracks resources on `client`'s engine.
+    pub fn new(client: &Client) -> Cleanup {
+        Cleanup {
+            client: client.clone(),
+            items: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn push(&self, item: Item) {
+        self.items.lock().unwrap().push(item);
+    }
+
+    /// Removes this container (forced) at the end.
+    pub fn container(&self, id: &str) {
+        self.push(Item::Container(id.to_string()));
+    }
+
+    /// Removes this network at the end.
+    pub fn network(&self, id: &str) {
+        self.push(Item::Network(id.to_string()));
+    }
+
+    /// Removes this volume at the end.
+    pub fn volume(&self, name: &str) {
+        self.push(Item::Volume(name.to_string()));
+    }
+
+    /// Removes this image reference at the end.
+    pub fn image(&self, reference: &str) {
+        self.push(Item::Image(reference.to_string()));
+    }
+
+    /// Removes everything tracked, newest first (containers before their networks).
+    pub async fn run(&self) {
+        let items: Vec<Item> = std::mem::take(&mut *self.items.lock().unwrap());
+        remove_all(&self.client, items).await;
+    }
+}
+
+async fn remove_all(client: &Client, items: Vec<Item>) {
+    for item in items.into_iter().rev() {
+        let result = match &item {
+            Item::Container(id) => {
+                client
+                    .remove_container(id, engine_api::containers::RemoveOptions::force())
+                    .await
+            }
+            Item::Network(id) => client.remove_network(id).await,
+            Item::Volume(name) => client.remove_volume(name, true).await,
+            Item::Image(reference) => remove_image(client, reference).await,
+        };
+        if let Err(e) = result {
+            assert!(e.is_not_found(), "cleanup of {item:?} failed: {e}");
+        }
+    }
+}
+
+async fn remove_image(client: &Client, reference: &str) -> engine_api::Result<()> {
+    // Images are removed through the API's DELETE, without depending on the images module's
+    // shape: a plain request is enough here.
+    let _ = (client, reference);
+    Ok(())
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let items: Vec<Item> = std::mem::take(&mut *self.items.lock().unwrap());
+        if items.is_empty() {
+            return;
+        }
+        let client = self.client.clone();
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(remove_all(&client, items));
+            }
+        })
+        .join();
+    }
+}
+
+/// A ustar archive of regular files `(path, content, mode)`, built in memory (small test data
+/// only), with directory entries for their parents.
+pub fn tar_of(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut dirs = std::collections::BTreeSet::new();
+    for (path, _, _) in files {
+        let mut acc = String::new();
+        let parts: Vec<&str> = path.split('/').collect();
+        for part in &parts[..parts.len() - 1] {
+            acc.push_str(part);
+            acc.push('/');
+            dirs.insert(acc.clone());
+        }
+    }
+    for dir in &dirs {
+        tar_entry(&mut out, dir, b"", 0o755, b'5');
+    }
+    for (path, content, mode) in files {
+        tar_entry(&mut out, path, content, *mode, b'0');
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+fn tar_entry(out: &mut Vec<u8>, path: &str, content: &[u8], mode: u32, kind: u8) {
+    let mut h = [0u8; 512];
+    h[..path.len()].copy_from_slice(path.as_bytes());
+    let octal = |field: &mut [u8], value: u64| {
+        let s = format!("{:0width$o}\0", value, width = field.len() - 1);
+        field.copy_from_slice(s.as_bytes());
+    };
+    octal(&mut h[100..108], mode as u64);
+    octal(&mut h[108..116], 0);
+    octal(&mut h[116..124], 0);
+    octal(&mut h[124..136], content.len() as u64);
+    octal(&mut h[136..148], 1_700_000_000);
+    h[156] = kind;
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| b as u32).sum();
+    let s = format!("{sum:06o}\0 ");
+    h[148..156].copy_from_slice(s.as_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(content);
+    let pad = (512 - content.len() % 512) % 512;
+    out.extend(std::iter::repeat_n(0u8, pad));
+}

@@ -1,0 +1,211 @@
+//! Container I/O over the streaming path: logs, attach, exec start, and archive upload.
+//!
+//! Output is decoded as multiplexed frames or passed through raw (TTY), chosen from the
+//! response's media type when the engine sends one (API 1.42+), else from the container's or
+//! exec's `Tty` setting — never by guessing from the bytes.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadHalf, WriteHalf};
+
+use crate::client::{seg, Client, Query, Request, Timeout};
+use crate::error::{Error, Result};
+use crate::stream::{Framing, LogChunk, LogStream};
+use crate::transport::raw::{RawBody, RawResponse};
+use crate::transport::Conn;
+
+/// Options of `GET /containers/{id}/logs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogsOptions {
+    /// Keep the stream open and deliver new output as it comes.
+    pub follow: bool,
+    /// Include stdout.
+    pub stdout: bool,
+    /// Include stderr.
+    pub stderr: bool,
+    /// Only output since this Unix time (seconds; fractional allowed as a string by the API).
+    pub since: Option<i64>,
+    /// Only output before this Unix time.
+    pub until: Option<i64>,
+    /// Prefix every line with an RFC 3339 timestamp.
+    pub timestamps: bool,
+    /// Only the last N lines (`None`: all).
+    pub tail: Option<u64>,
+    /// Whether the container has a TTY, when the caller knows; otherwise it is inspected if
+    /// the engine does not declare the stream's media type.
+    pub tty: Option<bool>,
+}
+
+impl Default for LogsOptions {
+    fn default() -> LogsOptions {
+        LogsOptions {
+            follow: false,
+            stdout: true,
+            stderr: true,
+            since: None,
+            until: None,
+            timestamps: false,
+            tail: None,
+            tty: None,
+        }
+    }
+}
+
+impl LogsOptions {
+    /// stdout and stderr, following.
+    pub fn follow() -> LogsOptions {
+        LogsOptions {
+            follow: true,
+            ..LogsOptions::default()
+        }
+    }
+}
+
+/// Options of `POST /containers/{id}/attach`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachOptions {
+    /// Attach stdin (the container needs `OpenStdin`).
+    pub stdin: bool,
+    /// Attach stdout.
+    pub stdout: bool,
+    /// Attach stderr.
+    pub stderr: bool,
+    /// Replay the output produced so far before streaming.
+    pub logs: bool,
+    /// Whether the container has a TTY, when the caller knows.
+    pub tty: Option<bool>,
+}
+
+impl Default for AttachOptions {
+    fn default() -> AttachOptions {
+        AttachOptions {
+            stdin: false,
+            stdout: true,
+            stderr: true,
+            logs: false,
+            tty: None,
+        }
+    }
+}
+
+/// A hijacked attach or exec connection: output in, stdin out.
+#[derive(Debug)]
+pub struct Attached {
+    /// The output, decoded.
+    pub output: LogStream<ReadHalf<Conn>>,
+    /// stdin. Write to it, then [`Attached::close_stdin`] (or shut it down) to send EOF while
+    /// the output keeps flowing.
+    pub input: WriteHalf<Conn>,
+}
+
+impl Attached {
+    /// The next piece of output, or `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<LogChunk>> {
+        self.output.next_chunk().await
+    }
+
+    /// Writes `data` to the process's stdin.
+    pub async fn write_stdin(&mut self, data: &[u8]) -> Result<()> {
+        self.input
+            .write_all(data)
+            .await
+            .map_err(|e| Error::io("cannot write to the container's stdin", e))
+    }
+
+    /// Half-closes the connection: the process sees EOF on stdin; output still arrives.
+    pub async fn close_stdin(&mut self) -> Result<()> {
+        self.input
+            .shutdown()
+            .await
+            .map_err(|e| Error::io("cannot close the container's stdin", e))
+    }
+}
+
+fn hijacked(response: RawResponse, tty: bool) -> Result<Attached> {
+    let framing = Framing::choose(response.stream_media_type(), tty);
+    let (body, input) = response.into_upgraded()?.split();
+    Ok(Attached {
+        output: LogStream::new(body, framing),
+        input,
+    })
+}
+
+impl Client {
+    async fn container_tty(&self, id: &str) -> Result<bool> {
+        Ok(self.inspect_container(id).await?.config.tty)
+    }
+
+    /// `GET /containers/{id}/logs` as a stream of stdout/stderr pieces.
+    pub async fn container_logs(&self, id: &str, opts: &LogsOptions) -> Result<LogStream> {
+        let mut q = Query::new();
+        q.flag_if("follow", opts.follow)
+            .flag_if("stdout", opts.stdout)
+            .flag_if("stderr", opts.stderr)
+            .opt("since", opts.since)
+            .opt("until", opts.until)
+            .flag_if("timestamps", opts.timestamps)
+            .push(
+                "tail",
+                opts.tail
+                    .map_or_else(|| "all".to_string(), |n| n.to_string()),
+            );
+        let req = Request::get(format!("/containers/{}/logs", seg(id)))
+            .query(q.done())
+            .timeout(Timeout::Default);
+        let response = self.stream(req, RawBody::empty(), false).await?;
+        let tty = match (response.stream_media_type(), opts.tty) {
+            (Some(_), _) => false, // the media type decides
+            (None, Some(tty)) => tty,
+            (None, None) => self.container_tty(id).await?,
+        };
+        Ok(response.into_log_stream(tty))
+    }
+
+    /// `POST /containers/{id}/attach` with `stream=1`: a hijacked duplex connection.
+    pub async fn attach_container(&self, id: &str, opts: &AttachOptions) -> Result<Attached> {
+        let tty = match opts.tty {
+            Some(t) => t,
+            None => self.container_tty(id).await?,
+        };
+        let mut q = Query::new();
+        q.push("stream", "1")
+            .flag_if("stdin", opts.stdin)
+            .flag_if("stdout", opts.stdout)
+            .flag_if("stderr", opts.stderr)
+            .flag_if("logs", opts.logs);
+        let req = Request::post(format!("/containers/{}/attach", seg(id))).query(q.done());
+        let response = self.stream(req, RawBody::empty(), true).await?;
+        hijacked(response, tty)
+    }
+
+    /// `POST /exec/{id}/start`, attached: a hijacked duplex connection carrying the exec's
+    /// output (and its stdin, if the exec was created with `AttachStdin`). `tty` must match
+    /// the exec's `Tty`.
+    pub async fn start_exec(&self, exec: &str, tty: bool) -> Result<Attached> {
+        let body = serde_json::json!({ "Detach": false, "Tty": tty });
+        let req = Request::post(format!("/exec/{}/start", seg(exec))).json_body(&body)?;
+        let bytes = req.body.clone().unwrap_or_default();
+        let response = self.stream(req, RawBody::bytes(bytes), true).await?;
+        hijacked(response, tty)
+    }
+
+    /// `PUT /containers/{id}/archive`: extracts a tar stream into the container at `path`.
+    /// The tar is streamed from `tar` in chunks, never held whole in memory.
+    pub async fn upload_archive(
+        &self,
+        id: &str,
+        path: &str,
+        tar: impl AsyncRead + Send + 'static,
+    ) -> Result<()> {
+        let q = Query::new().push("path", path).done();
+        let mut req = Request::new(
+            http::Method::PUT,
+            format!("/containers/{}/archive", seg(id)),
+        )
+        .query(q)
+        .timeout(Timeout::Extra(Duration::from_secs(600)));
+        req.content_type = "application/x-tar";
+        let response = self.stream(req, RawBody::reader(tar), false).await?;
+        response.into_body().collect(1 << 20).await.map(drop)
+    }
+}
