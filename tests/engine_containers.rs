@@ -631,3 +631,51 @@ engine_test!(upload_an_archive_into_a_container, |_engine, client| {
     assert!(err.is_not_found(), "{err:?}");
     cleanup.run().await;
 });
+
+engine_test!(
+    events_stream_reports_container_lifecycle,
+    |_engine, client| {
+        let cleanup = Cleanup::new(&client);
+        let marker = unique("tug-test-events");
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            - 1;
+        let mut c = busybox(&["true"]);
+        c.config.labels.insert("tug.events".into(), marker.clone());
+        let (code, _) = run_to_end(&client, &cleanup, &c).await;
+        assert_eq!(code, 0);
+        let until = since + 600;
+        let mut events = client
+            .events(&engine_api::system::EventsOptions {
+                since: Some(since),
+                until: Some(
+                    until.min(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_secs() as i64
+                            + 1,
+                    ),
+                ),
+                filters: Filters::new()
+                    .with("type", "container")
+                    .label(format!("tug.events={marker}")),
+            })
+            .await
+            .expect("events");
+        let mut actions = Vec::new();
+        while let Some(event) = events.next_item().await.expect("event stream") {
+            assert_eq!(event.kind, "container");
+            actions.push(event.action);
+        }
+        for wanted in ["create", "start", "die"] {
+            assert!(
+                actions.iter().any(|a| a == wanted),
+                "{wanted} missing from {actions:?}"
+            );
+        }
+        cleanup.run().await;
+    }
+);

@@ -486,10 +486,6 @@ impl Request {
         Request::new(Method::DELETE, path)
     }
 
-    pub(crate) fn head(path: impl Into<String>) -> Request {
-        Request::new(Method::HEAD, path)
-    }
-
     pub(crate) fn unversioned(mut self) -> Request {
         self.versioned = false;
         self
@@ -556,11 +552,6 @@ impl Query {
             self.push(key, v);
         }
         self
-    }
-
-    /// Appends `key=1` or `key=0`.
-    pub(crate) fn flag(&mut self, key: &str, on: bool) -> &mut Query {
-        self.push(key, if on { "1" } else { "0" })
     }
 
     /// Appends `key=1` only when `on`.

@@ -150,3 +150,66 @@ impl Client {
         self.json(Request::get("/info")).await
     }
 }
+
+/// One event from `GET /events`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct Event {
+    /// Object type: `container`, `image`, `network`, `volume`, …
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// What happened: `create`, `start`, `die`, `destroy`, `health_status: healthy`, …
+    #[serde(rename = "Action")]
+    pub action: String,
+    /// The object.
+    #[serde(rename = "Actor")]
+    pub actor: EventActor,
+    /// `local` or `swarm`.
+    pub scope: Option<String>,
+    /// Unix time in seconds.
+    pub time: i64,
+    /// Unix time in nanoseconds.
+    #[serde(rename = "timeNano")]
+    pub time_nano: i64,
+}
+
+/// The object an [`Event`] is about.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct EventActor {
+    /// Its id.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Its attributes (name, image, labels, exit code, …).
+    #[serde(rename = "Attributes")]
+    pub attributes: std::collections::HashMap<String, String>,
+}
+
+/// Options of `GET /events`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventsOptions {
+    /// Events since this Unix time (seconds).
+    pub since: Option<i64>,
+    /// Events until this Unix time; `None` streams until dropped.
+    pub until: Option<i64>,
+    /// Filters (`type`, `event`, `label`, `container`, …).
+    pub filters: crate::Filters,
+}
+
+impl Client {
+    /// `GET /events`: a stream of typed events, until `until` or until dropped.
+    pub async fn events(&self, opts: &EventsOptions) -> Result<crate::stream::JsonStream<Event>> {
+        let q = crate::client::Query::new()
+            .opt("since", opts.since)
+            .opt("until", opts.until)
+            .filters(&opts.filters)
+            .done();
+        let req = Request::get("/events").query(q);
+        let response = self
+            .stream(req, crate::transport::raw::RawBody::empty(), false)
+            .await?;
+        Ok(response.into_json_stream("GET /events"))
+    }
+}
