@@ -17,6 +17,7 @@
 //! The library never prints and never exits; it reports through [`Error`] and `tracing`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod auth;
 mod client;
 pub mod containers;
 pub mod containers_io;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod exec;
 mod filters;
 pub mod networks;
+pub mod reference;
 pub mod stream;
 pub mod system;
 pub mod transport;
