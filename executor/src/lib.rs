@@ -1,0 +1,12 @@
+//! tug's executor: the workflow model and (later) running it.
+//!
+//! - [`workflow`]: load a Dagu-compatible workflow file, validate it with diagnostics that point
+//!   at the file (line, column, caret, "did you mean"), expand variables, and plan it. Pure and
+//!   synchronous.
+//!
+//! The library never prints and never exits: it returns values (and, when running, events)
+//! that the CLI renders.
+
+pub mod workflow;
+
+// The runner (issue 5) is declared here: `pub mod run;`
