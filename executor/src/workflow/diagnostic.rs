@@ -321,6 +321,20 @@ impl Diagnostics {
             return;
         };
         let text = text.trim_end_matches('\r');
+        // Very long lines (a generated list on one line) are cut so the output stays readable.
+        const MAX_SHOWN: usize = 120;
+        let cut: String;
+        let text = if text.chars().count() > MAX_SHOWN {
+            let keep = span
+                .start
+                .col
+                .saturating_add(40)
+                .clamp(MAX_SHOWN, text.chars().count());
+            cut = text.chars().take(keep).collect::<String>() + " …";
+            cut.as_str()
+        } else {
+            text
+        };
         let line_no = span.line().to_string();
         let _ = writeln!(out, "{pad} |");
         let _ = writeln!(out, "{line_no:>w$} | {text}", w = pad.len());
@@ -329,7 +343,7 @@ impl Diagnostics {
         for c in text.chars().take(span.start.col) {
             caret.push(if c == '\t' { '\t' } else { ' ' });
         }
-        let line_chars = text.chars().count();
+        let line_chars = text.trim_end_matches(" …").chars().count();
         let width = if span.end.line == span.start.line {
             span.end.col.saturating_sub(span.start.col)
         } else {

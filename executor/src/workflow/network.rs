@@ -55,7 +55,7 @@ pub(crate) fn parse(s: &str) -> Result<Network, String> {
                     Ok(Network::Container(c.to_string()))
                 } else {
                     Err(format!(
-                        "`{s}` needs a container name or id after `container:`"
+                        "network `{s}` names no container: write `container:<name|id>`"
                     ))
                 }
             } else if name_ok(s) {

@@ -265,16 +265,27 @@ impl fmt::Display for Plan {
     }
 }
 
-/// A text for display: expanded where the static scope knows the names.
+/// A text for display: expanded where the static scope knows the names; as written when that
+/// gives nothing (a sub-workflow's params are set by its caller).
 fn show(t: &Text, scope: &Scope) -> String {
-    t.expand(scope, Escapes::Literal)
+    let v = t.expand(scope, Escapes::Literal);
+    if v.trim().is_empty() {
+        t.raw.clone()
+    } else {
+        v
+    }
 }
 
 /// Minimal escaping for a name in a URL path or query.
 fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':') {
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'~' | b':' | b'/' | b'$' | b'{' | b'}'
+            )
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -305,7 +316,7 @@ fn pull_calls(image: &str, policy: PullPolicy) -> Vec<EngineCall> {
                 ..pull
             },
         ],
-        PullPolicy::Never => vec![inspect("the image must be present (pull_policy: never)")],
+        PullPolicy::Never => vec![inspect("the image must be present: pull_policy is never")],
         PullPolicy::Fallback => vec![
             EngineCall {
                 purpose: "try to pull the image".into(),

@@ -31,7 +31,7 @@ impl Span {
 
     /// The 1-based line of the first character.
     pub fn line(&self) -> usize {
-        self.start.line
+        self.start.line.max(1)
     }
 
     /// The 1-based column of the first character.

@@ -90,6 +90,11 @@ pub(crate) fn split(spec: &str) -> Result<VolumeParts<'_>, String> {
     if target.is_empty() {
         return Err(format!("volume `{spec}` has an empty container path"));
     }
+    if target.contains('$') {
+        return Err(format!(
+            "the container path `{target}` in volume `{spec}` is never expanded (only the source side is): write the absolute path itself"
+        ));
+    }
     if !target.starts_with('/') {
         return Err(format!(
             "the container path `{target}` in volume `{spec}` must be absolute"

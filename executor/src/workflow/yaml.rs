@@ -292,7 +292,9 @@ struct Open {
 enum OpenKind {
     Seq(Vec<Node>),
     /// Entries, and a key waiting for its value.
-    Map(Vec<Entry>, Option<Node>),
+    /// Entries, a key waiting for its value, and entries from `<<` merges (which explicit
+    /// keys override, wherever they appear).
+    Map(Vec<Entry>, Option<Node>, Vec<Entry>),
 }
 
 struct Builder {
@@ -330,7 +332,7 @@ impl Builder {
                 self.open(span, anchor, OpenKind::Seq(Vec::new()))?
             }
             Event::MappingStart(anchor, _) => {
-                self.open(span, anchor, OpenKind::Map(Vec::new(), None))?
+                self.open(span, anchor, OpenKind::Map(Vec::new(), None, Vec::new()))?
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let Some(open) = self.stack.pop() else {
@@ -338,7 +340,18 @@ impl Builder {
                 };
                 let value = match open.kind {
                     OpenKind::Seq(items) => Value::Seq(items),
-                    OpenKind::Map(entries, _) => Value::Map(entries),
+                    OpenKind::Map(mut entries, _, merged) => {
+                        for e in merged {
+                            let present = entries.iter().any(|have| {
+                                have.key.as_text().is_some()
+                                    && have.key.as_text() == e.key.as_text()
+                            });
+                            if !present {
+                                entries.push(e);
+                            }
+                        }
+                        Value::Map(entries)
+                    }
                 };
                 let mut node = Node {
                     span: open.span,
@@ -410,11 +423,11 @@ impl Builder {
         };
         match &mut top.kind {
             OpenKind::Seq(items) => items.push(node),
-            OpenKind::Map(entries, pending) => match pending.take() {
+            OpenKind::Map(entries, pending, merged) => match pending.take() {
                 None => *pending = Some(node),
                 Some(key) => {
                     if key.as_text() == Some("<<") && key.scalar().is_some_and(|s| s.plain) {
-                        merge(entries, node)?;
+                        merge(merged, node)?;
                     } else {
                         if let Some(text) = key.as_text() {
                             if let Some(first) =
@@ -429,6 +442,15 @@ impl Builder {
                                     previous: Some(first.key.span),
                                 });
                             }
+                        }
+                        let mut node = node;
+                        // A block collection under a key starts on a later line; let it start at
+                        // its key, so that a diagnostic about the whole value points at
+                        // `container:` rather than at its first field.
+                        if matches!(node.value, Value::Map(_) | Value::Seq(_))
+                            && node.span.start.line > key.span.start.line
+                        {
+                            node.span.start = key.span.start;
                         }
                         entries.push(Entry { key, value: node });
                     }

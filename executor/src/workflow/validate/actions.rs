@@ -66,6 +66,16 @@ fn docker_hint(key: &str) -> Option<&'static str> {
     }
 }
 
+/// Well-known fields of each pass-through map, for help texts.
+fn examples(key: &str) -> &'static str {
+    match key {
+        "host" => "`Memory`, `CpuShares`, `NanoCpus`, `Privileged`, `CapAdd`, `ShmSize`",
+        "container" => "`Env`, `User`, `Labels`, `Entrypoint`, `Hostname`, `StopSignal`",
+        "network" => "`EndpointsConfig`",
+        _ => "`User`, `Env`, `WorkingDir`, `Privileged`, `Tty`",
+    }
+}
+
 impl Checker<'_> {
     /// `action: docker.run` / `container.run`.
     pub(crate) fn docker_run(
@@ -231,7 +241,7 @@ impl Checker<'_> {
                     self.push(
                         Diagnostic::error(format!("`{k}` is not a field of the Engine API's {what}"), join(&path, k), e.key.span)
                             .with_suggestion(near)
-                            .with_help(format!("`{key}` is passed to the engine as its {what}; keys are Engine API field names such as {}", list(&fields[..fields.len().min(4)]))),
+                            .with_help(format!("`{key}` is passed to the engine as its {what}; keys are Engine API field names such as {}", examples(key))),
                     );
                 }
             }
@@ -269,9 +279,18 @@ impl Checker<'_> {
             if e.value.is_null() {
                 continue;
             }
-            if let Some(def) = self.harness_def(&e.value, &dpath) {
-                out.insert(name.to_string(), def);
-            }
+            // An invalid definition still declares the name, so steps using it do not get a
+            // second, misleading "unknown provider".
+            let def = self.harness_def(&e.value, &dpath).unwrap_or(HarnessDef {
+                binary: String::new(),
+                prefix_args: Vec::new(),
+                prompt_mode: PromptMode::Arg,
+                prompt_position: PromptPosition::default(),
+                flag_style: FlagStyle::default(),
+                option_flags: BTreeMap::new(),
+                span: e.value.span,
+            });
+            out.insert(name.to_string(), def);
         }
         out
     }

@@ -56,6 +56,9 @@ pub(crate) struct Checker<'a> {
     pub(crate) current_step: Option<usize>,
     /// Names of the current step's `env`.
     pub(crate) step_env: Vec<String>,
+    /// Names whose value is not final at load time (a sub-workflow's params, set by the
+    /// caller): fields using them are checked at run time only.
+    pub(crate) dynamic: Vec<String>,
 }
 
 /// `a.b`, or `b` when `a` is empty.
@@ -101,6 +104,7 @@ impl<'a> Checker<'a> {
             local_workflows: Vec::new(),
             current_step: None,
             step_env: Vec::new(),
+            dynamic: Vec::new(),
         }
     }
 
@@ -420,9 +424,19 @@ impl<'a> Checker<'a> {
             return Some(text.raw.replace("\\$", "$"));
         }
         let e = expand::expand(&text.raw, &self.scope, None, Escapes::Literal);
-        let all_known = e.unresolved.is_empty();
+        let all_known = e.unresolved.is_empty() && !self.is_dynamic(&text.raw);
         self.defer(text, path, kind);
         all_known.then_some(e.text)
+    }
+
+    /// True when `raw` uses a name whose value is set only at run time by a caller.
+    pub(crate) fn is_dynamic(&self, raw: &str) -> bool {
+        expand::references(raw).iter().any(|r| {
+            self.dynamic.contains(&r.name)
+                || (r.name == "params"
+                    && r.fields.len() == 1
+                    && self.dynamic.contains(&r.fields[0]))
+        })
     }
 
     /// Records a text whose references are checked once all steps are known.

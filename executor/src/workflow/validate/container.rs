@@ -128,6 +128,17 @@ impl Checker<'_> {
                         );
                         None
                     }
+                    (None, None)
+                        if entries.iter().any(|e| {
+                            e.key.as_text().is_some_and(|k| {
+                                !CONTAINER_FIELDS.contains(&k)
+                                    && suggest::nearest(k, ["exec", "image"]).is_some()
+                            })
+                        }) =>
+                    {
+                        // A misspelt `image`/`exec` was already reported with a suggestion.
+                        None
+                    }
                     (None, None) => {
                         self.push(
                             Diagnostic::error(
@@ -486,7 +497,9 @@ impl Checker<'_> {
         if let Some(v) = self.static_value(&t, path, RefKind::Plain) {
             if let Err(e) = image_ref::check(&v) {
                 let mut d = Diagnostic::error(e, path, node.span);
-                if v != t.raw {
+                if v.is_empty() {
+                    d = d.with_note(format!("`{}` expands to an empty string", t.raw), None);
+                } else if v != t.raw {
                     d = d.with_note(format!("`{}` expands to `{v}`", t.raw), None);
                 }
                 self.push(d);
@@ -585,7 +598,7 @@ impl Checker<'_> {
                             Some(&env),
                             expand::Escapes::Literal,
                         );
-                        if e.unresolved.is_empty() {
+                        if e.unresolved.is_empty() && !self.is_dynamic(parts.source) {
                             if let Err(err) = volume::resolve_source(
                                 &e.text,
                                 &self.working_dir,
@@ -596,7 +609,7 @@ impl Checker<'_> {
                                     None,
                                 ));
                             }
-                        } else {
+                        } else if !self.is_dynamic(parts.source) {
                             self.defer(&source, &field, RefKind::VolumeSource);
                         }
                     }
@@ -688,7 +701,10 @@ impl Checker<'_> {
             Ok(_) => Some(()),
             Err(e) => {
                 let reason = match &e {
-                    regex::Error::Syntax(s) => s.lines().last().unwrap_or(s).trim().to_string(),
+                    regex::Error::Syntax(s) => {
+                        let last = s.lines().last().unwrap_or(s).trim();
+                        last.strip_prefix("error: ").unwrap_or(last).to_string()
+                    }
                     other => other.to_string(),
                 };
                 self.push(

@@ -161,6 +161,9 @@ impl Checker<'_> {
         for p in &params {
             self.scope.set_param(&p.name, &p.value);
         }
+        if opts.is_sub {
+            self.dynamic = params.iter().map(|p| p.name.clone()).collect();
+        }
         let env = doc
             .get("env")
             .map(|n| self.env(n, "env"))
@@ -240,6 +243,9 @@ impl Checker<'_> {
 
         let mut drafts = Vec::new();
         match doc.get("steps") {
+            None if entries
+                .iter()
+                .any(|e| e.key.as_text().is_some_and(|k| !TOP_FIELDS.contains(&k))) => {}
             None => self.push(
                 Diagnostic::error("the workflow has no `steps`", "", doc.span).with_help(
                     "add `steps:` with at least one step, e.g. `- id: hello` / `run: echo hello`",

@@ -177,15 +177,14 @@ impl Checker<'_> {
             for &c in &cycle {
                 reported[c] = true;
             }
-            // The cycle as "a → b → a" in the direction things must run (dependency first).
-            let mut ids: Vec<&str> = cycle
-                .iter()
-                .rev()
-                .map(|&c| drafts[c].step.id.as_str())
-                .collect();
-            ids.push(ids[0]);
+            // Start at the step named at the caret (`to`), then follow "must finish before".
             let first = cycle[0];
             let to = cycle.get(1).copied().unwrap_or(first);
+            let mut order: Vec<usize> = cycle.iter().rev().copied().collect();
+            let at = order.iter().position(|&c| c == to).unwrap_or(0);
+            order.rotate_left(at);
+            let mut ids: Vec<&str> = order.iter().map(|&c| drafts[c].step.id.as_str()).collect();
+            ids.push(ids[0]);
             let span = edge_span
                 .get(&(first, to))
                 .copied()

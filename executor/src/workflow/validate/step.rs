@@ -179,7 +179,10 @@ impl Checker<'_> {
             None => {
                 if run == Run::None && !action_given {
                     let image_cmd = matches!(container, Some(Container::Image(_)));
-                    if !image_cmd && node.get("container").is_none() {
+                    let unknown_key = entries
+                        .iter()
+                        .any(|e| e.key.as_text().is_some_and(|k| !STEP_FIELDS.contains(&k)));
+                    if !image_cmd && node.get("container").is_none() && !unknown_key {
                         self.push(
                             Diagnostic::error("the step has nothing to run", &path, node.span)
                                 .with_help("add `run:` with a command, or an `action:`"),
