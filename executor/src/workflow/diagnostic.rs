@@ -36,29 +36,39 @@ pub enum Severity {
 /// One problem found in a workflow file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
+    // Boxed: a diagnostic travels in the `Err` of many small functions.
+    inner: Box<Inner>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Inner {
     severity: Severity,
     message: String,
     field: String,
     span: Option<Span>,
-    label: Option<String>,
     allowed: Option<String>,
     help: Vec<String>,
     notes: Vec<(String, Option<Span>)>,
 }
 
 impl Diagnostic {
+    fn new(severity: Severity, message: String, field: String, span: Option<Span>) -> Self {
+        Diagnostic {
+            inner: Box::new(Inner {
+                severity,
+                message,
+                field,
+                span,
+                allowed: None,
+                help: Vec::new(),
+                notes: Vec::new(),
+            }),
+        }
+    }
+
     /// An error about the node at `span`, reached through `field`.
     pub(crate) fn error(message: impl Into<String>, field: impl Into<String>, span: Span) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            message: message.into(),
-            field: field.into(),
-            span: Some(span),
-            label: None,
-            allowed: None,
-            help: Vec::new(),
-            notes: Vec::new(),
-        }
+        Diagnostic::new(Severity::Error, message.into(), field.into(), Some(span))
     }
 
     /// A warning about the node at `span`.
@@ -67,95 +77,88 @@ impl Diagnostic {
         field: impl Into<String>,
         span: Span,
     ) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(message, field, span)
-        }
+        Diagnostic::new(Severity::Warning, message.into(), field.into(), Some(span))
     }
 
     /// A diagnostic with no place in the file (for example about a command-line parameter).
     pub(crate) fn general(severity: Severity, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity,
-            message: message.into(),
-            field: String::new(),
-            span: None,
-            label: None,
-            allowed: None,
-            help: Vec::new(),
-            notes: Vec::new(),
-        }
+        Diagnostic::new(severity, message.into(), String::new(), None)
     }
 
     /// What the field accepts.
     pub(crate) fn with_allowed(mut self, allowed: impl Into<String>) -> Self {
-        self.allowed = Some(allowed.into());
+        self.inner.allowed = Some(allowed.into());
         self
     }
 
     /// A hint on how to fix it.
     pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help.push(help.into());
+        self.inner.help.push(help.into());
         self
     }
 
     /// "did you mean `x`?" when there is a near match.
     pub(crate) fn with_suggestion(mut self, suggestion: Option<&str>) -> Self {
         if let Some(s) = suggestion {
-            self.help.push(format!("did you mean `{s}`?"));
+            self.inner.help.push(format!("did you mean `{s}`?"));
         }
         self
     }
 
     /// A related fact, optionally about another position.
     pub(crate) fn with_note(mut self, note: impl Into<String>, span: Option<Span>) -> Self {
-        self.notes.push((note.into(), span));
+        self.inner.notes.push((note.into(), span));
         self
     }
 
     /// Error or warning.
     pub fn severity(&self) -> Severity {
-        self.severity
+        self.inner.severity
     }
 
     /// True for errors.
     pub fn is_error(&self) -> bool {
-        self.severity == Severity::Error
+        self.inner.severity == Severity::Error
     }
 
     /// The one-line message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// The field path, e.g. `steps[2].container.volumes[0]`; empty for the whole document.
     pub fn field(&self) -> &str {
-        &self.field
+        &self.inner.field
     }
 
     /// Where in the file, if anywhere.
     pub fn span(&self) -> Option<Span> {
-        self.span
+        self.inner.span
     }
 
     /// 1-based line, if the diagnostic has a position.
     pub fn line(&self) -> Option<usize> {
-        self.span.map(|s| s.line())
+        self.inner.span.map(|s| s.line())
     }
 
     /// 1-based column, if the diagnostic has a position.
     pub fn column(&self) -> Option<usize> {
-        self.span.map(|s| s.column())
+        self.inner.span.map(|s| s.column())
     }
 
     /// What the field accepts, when that can be said briefly.
     pub fn allowed(&self) -> Option<&str> {
-        self.allowed.as_deref()
+        self.inner.allowed.as_deref()
     }
 
     /// Hints, "did you mean" included.
     pub fn help(&self) -> &[String] {
-        &self.help
+        &self.inner.help
+    }
+
+    /// Related facts, each with the position it is about, if any.
+    pub fn notes(&self) -> impl Iterator<Item = (&str, Option<Span>)> {
+        self.inner.notes.iter().map(|(n, s)| (n.as_str(), *s))
     }
 }
 
@@ -187,7 +190,8 @@ impl Diagnostics {
     /// Orders by position so that output reads top to bottom; stable for equal positions.
     pub(crate) fn sort(&mut self) {
         self.items.sort_by_key(|d| {
-            d.span
+            d.inner
+                .span
                 .map(|s| (s.start.index, s.end.index))
                 .unwrap_or((0, 0))
         });
@@ -262,6 +266,7 @@ impl Diagnostics {
     }
 
     fn render_one(&self, out: &mut String, d: &Diagnostic) {
+        let d = &*d.inner;
         let kind = match d.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -276,7 +281,7 @@ impl Diagnostics {
             .unwrap_or(1);
         let pad = " ".repeat(gutter_width);
         if let Some(span) = d.span {
-            self.snippet(out, &pad, span, d.label.as_deref());
+            self.snippet(out, &pad, span);
         }
         let mut tail = Vec::new();
         if !d.field.is_empty() {
@@ -309,7 +314,7 @@ impl Diagnostics {
         }
     }
 
-    fn snippet(&self, out: &mut String, pad: &str, span: Span, label: Option<&str>) {
+    fn snippet(&self, out: &mut String, pad: &str, span: Span) {
         let _ = writeln!(
             out,
             "{pad}--> {}:{}:{}",
@@ -351,10 +356,6 @@ impl Diagnostics {
         };
         let width = width.min(line_chars.saturating_sub(span.start.col)).max(1);
         caret.push_str(&"^".repeat(width));
-        if let Some(l) = label {
-            caret.push(' ');
-            caret.push_str(l);
-        }
         let _ = writeln!(out, "{pad} | {caret}");
     }
 }

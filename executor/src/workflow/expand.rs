@@ -261,6 +261,9 @@ impl Scope {
     }
 }
 
+/// A lookup for names the scope lacks (the process environment, where the rules allow it).
+pub type Fallback<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// The result of expanding a text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expanded {
@@ -275,7 +278,7 @@ pub struct Expanded {
 pub fn expand(
     text: &str,
     scope: &Scope,
-    fallback: Option<&dyn Fn(&str) -> Option<String>>,
+    fallback: Option<Fallback<'_>>,
     escapes: Escapes,
 ) -> Expanded {
     let mut out = String::with_capacity(text.len());

@@ -54,7 +54,10 @@ pub(crate) fn check(image: &str) -> Result<(), String> {
         let first = components[0];
         if first.contains('.') || first.contains(':') || first == "localhost" {
             let host = first.split(':').next().unwrap_or_default();
-            let port_ok = first.split_once(':').is_none_or_port();
+            let port_ok = match first.split_once(':') {
+                None => true,
+                Some((_, port)) => !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()),
+            };
             if host.is_empty()
                 || !host
                     .bytes()
@@ -84,19 +87,6 @@ pub(crate) fn check(image: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-trait PortCheck {
-    fn is_none_or_port(self) -> bool;
-}
-
-impl PortCheck for Option<(&str, &str)> {
-    fn is_none_or_port(self) -> bool {
-        match self {
-            None => true,
-            Some((_, port)) => !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()),
-        }
-    }
 }
 
 fn component_ok(c: &str) -> bool {

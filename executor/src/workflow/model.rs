@@ -231,7 +231,7 @@ pub enum Action {
 #[non_exhaustive]
 pub enum Container {
     /// Exec into a container that already runs.
-    Exec(ExecContainer),
+    Exec(Box<ExecContainer>),
     /// Create a container from an image.
     Image(Box<ImageContainer>),
 }

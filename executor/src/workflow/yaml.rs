@@ -10,6 +10,9 @@
 //! nesting deeper than [`MAX_DEPTH`] and alias expansion beyond [`MAX_NODES`] nodes are errors,
 //! so a "billion laughs" file costs milliseconds, not gigabytes.
 
+// `YamlError` is returned by value: one per file at most, never on a hot path.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};

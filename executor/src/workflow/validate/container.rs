@@ -84,14 +84,14 @@ impl Checker<'_> {
                     return None;
                 }
                 self.defer(&t, path, RefKind::Plain);
-                Some(Container::Exec(ExecContainer {
+                Some(Container::Exec(Box::new(ExecContainer {
                     container: t,
                     user: None,
                     working_dir: None,
                     env: Vec::new(),
                     shell: None,
                     span: node.span,
-                }))
+                })))
             }
             Value::Map(entries) => {
                 self.keys(
@@ -214,14 +214,14 @@ impl Checker<'_> {
         if !ok {
             return None;
         }
-        Some(Container::Exec(ExecContainer {
+        Some(Container::Exec(Box::new(ExecContainer {
             container: name?,
             user,
             working_dir,
             env,
             shell,
             span: node.span,
-        }))
+        })))
     }
 
     /// An optional expandable string field.

@@ -17,7 +17,6 @@ use super::super::span::Span;
 use super::super::suggest;
 use super::super::volume;
 use super::super::yaml::{Node, Value};
-use super::actions::HarnessDefaults;
 use super::checker::{index, join, Checker, RefKind};
 use super::container::Level;
 
@@ -220,7 +219,7 @@ impl Checker<'_> {
         let defaults = doc
             .get("harness")
             .map(|n| self.harness_defaults(n, "harness"))
-            .unwrap_or_else(HarnessDefaults::default);
+            .unwrap_or_default();
         // Defaults name providers too: check them once here.
         let max_output_size = doc
             .get("max_output_size")

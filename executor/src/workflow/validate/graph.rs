@@ -69,9 +69,9 @@ impl Checker<'_> {
             .collect();
         // (from, to, span of the depends entry): `from` waits for `to`.
         let mut edge_span: HashMap<(usize, usize), Span> = HashMap::new();
-        for i in 0..drafts.len() {
+        for (i, draft) in drafts.iter_mut().enumerate() {
             if dag_type == DagType::Chain {
-                if let Some(span) = drafts[i].depends_span {
+                if let Some(span) = draft.depends_span {
                     let mut d = Diagnostic::error(
                         "depends field is not allowed for DAGs with type 'chain'",
                         format!("steps[{i}].depends"),
@@ -84,16 +84,16 @@ impl Checker<'_> {
                     self.push(d);
                 }
                 if i > 0 {
-                    drafts[i].step.depends.push(i - 1);
+                    draft.step.depends.push(i - 1);
                 }
                 continue;
             }
-            let wanted = std::mem::take(&mut drafts[i].depends);
+            let wanted = std::mem::take(&mut draft.depends);
             for (name, span, field) in wanted {
                 match keys.get(&name) {
                     Some((j, _)) => {
-                        if !drafts[i].step.depends.contains(j) {
-                            drafts[i].step.depends.push(*j);
+                        if !draft.step.depends.contains(j) {
+                            draft.step.depends.push(*j);
                             edge_span.insert((i, *j), span);
                         }
                     }
@@ -103,7 +103,7 @@ impl Checker<'_> {
                             Diagnostic::error(
                                 format!(
                                     "step `{}` depends on `{name}`, which does not exist",
-                                    drafts[i].step.id
+                                    draft.step.id
                                 ),
                                 field,
                                 span,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::super::diagnostic::Diagnostic;
-use super::super::model::{Action, Container, ContinueOn, HarnessDef, Run, Step, Text};
+use super::super::model::{Action, Container, HarnessDef, Run, Step, Text};
 use super::super::span::Span;
 use super::super::yaml::{Node, Value};
 use super::super::{expand, suggest};
@@ -322,7 +322,7 @@ impl Checker<'_> {
         let continue_on = node
             .get("continue_on")
             .map(|n| self.continue_on(n, &join(&path, "continue_on")))
-            .unwrap_or_else(ContinueOn::default);
+            .unwrap_or_default();
         let timeout = node
             .get("timeout_sec")
             .and_then(|n| self.int(n, &join(&path, "timeout_sec"), "`timeout_sec`", 0, i64::MAX))
