@@ -77,6 +77,19 @@ pub struct LogChunk {
     pub data: Bytes,
 }
 
+/// What one decoding step found in its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// A payload piece at `input[start..start + len]`; `input[..start]` was framing.
+    Payload {
+        stream: StreamKind,
+        start: usize,
+        len: usize,
+    },
+    /// All of the input was framing.
+    NeedMore,
+}
+
 /// Incremental decoder of multiplexed frames. See the [module docs](self).
 #[derive(Debug)]
 pub struct Demuxer {
@@ -120,62 +133,122 @@ impl Demuxer {
     ///
     /// Returns `Ok(None)` once `input` is used up (a partial header is kept for the next call);
     /// it never returns `Ok(None)` while `input` still holds bytes. Empty frames are skipped.
+    /// The payload is a zero-copy slice of `input` (or `input` itself when the payload is all
+    /// that is left of it).
     ///
     /// # Errors
     ///
     /// [`Error::Stream`] for a system-error frame (type 3) with the engine's message;
     /// [`Error::Protocol`] for an unknown stream type. After an error every call fails: a
     /// multiplexed stream cannot be resynchronised.
+    #[inline]
     pub fn decode(&mut self, input: &mut Bytes) -> Result<Option<LogChunk>> {
-        if self.failed {
-            return Err(Error::protocol(
-                "multiplexed stream read again after a framing error",
-            ));
+        if input.is_empty() {
+            return self.check_usable().map(|()| None);
         }
-        loop {
-            if self.remaining > 0 {
-                if input.is_empty() {
-                    return Ok(None);
-                }
-                let n = input.len().min(self.remaining as usize);
-                // The usual case is a payload that is the rest of the piece: hand the piece on.
-                let data = if n == input.len() {
+        match self.step(input)? {
+            Step::Payload { stream, start, len } => {
+                input.advance(start);
+                let data = if len == input.len() {
+                    // The usual case: the payload is the rest of the piece. Hand it on.
                     std::mem::take(input)
                 } else {
-                    input.split_to(n)
+                    input.split_to(len)
                 };
+                Ok(Some(LogChunk { stream, data }))
+            }
+            Step::NeedMore => {
+                input.clear();
+                Ok(None)
+            }
+        }
+    }
+
+    /// Like [`decode`](Self::decode) on a borrowed slice: the next payload piece as a slice of
+    /// `input`, advancing `input` past it. No reference counting at all.
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](Self::decode).
+    #[inline]
+    pub fn decode_slice<'a>(
+        &mut self,
+        input: &mut &'a [u8],
+    ) -> Result<Option<(StreamKind, &'a [u8])>> {
+        if input.is_empty() {
+            return self.check_usable().map(|()| None);
+        }
+        match self.step(input)? {
+            Step::Payload { stream, start, len } => {
+                let data = &input[start..start + len];
+                *input = &input[start + len..];
+                Ok(Some((stream, data)))
+            }
+            Step::NeedMore => {
+                *input = &[];
+                Ok(None)
+            }
+        }
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.failed {
+            Err(Error::protocol(
+                "multiplexed stream read again after a framing error",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// One decoding step over non-empty `input`: the next payload piece's position, or
+    /// `NeedMore` when all of `input` was framing (a header, or part of one, or a system-error
+    /// message being collected).
+    #[inline]
+    pub(crate) fn step(&mut self, input: &[u8]) -> Result<Step> {
+        self.check_usable()?;
+        let mut at = 0;
+        loop {
+            if self.remaining > 0 {
+                let avail = input.len() - at;
+                if avail == 0 {
+                    return Ok(Step::NeedMore);
+                }
+                let n = avail.min(self.remaining as usize);
                 self.remaining -= n as u32;
                 if let Some(message) = &mut self.system_error {
                     let room = MAX_SYSTEM_ERROR.saturating_sub(message.len());
-                    message.extend_from_slice(&data[..data.len().min(room)]);
+                    message.extend_from_slice(&input[at..at + n.min(room)]);
+                    at += n;
                     if self.remaining == 0 {
                         return Err(self.system_error_done(false));
                     }
                     continue;
                 }
-                return Ok(Some(LogChunk {
+                return Ok(Step::Payload {
                     stream: self.stream,
-                    data,
-                }));
+                    start: at,
+                    len: n,
+                });
             }
 
             // At a frame header.
-            let header = if self.header_len == 0 && input.len() >= FRAME_HEADER_LEN {
-                let mut h = [0u8; FRAME_HEADER_LEN];
-                h.copy_from_slice(&input[..FRAME_HEADER_LEN]);
-                input.advance(FRAME_HEADER_LEN);
-                h
+            let rest = &input[at..];
+            let header = if self.header_len == 0 && rest.len() >= FRAME_HEADER_LEN {
+                at += FRAME_HEADER_LEN;
+                [
+                    rest[0], rest[1], rest[2], rest[3], rest[4], rest[5], rest[6], rest[7],
+                ]
             } else {
-                if input.is_empty() {
-                    return Ok(None);
+                if rest.is_empty() {
+                    return Ok(Step::NeedMore);
                 }
-                let take = (FRAME_HEADER_LEN - self.header_len).min(input.len());
-                self.header[self.header_len..self.header_len + take]
-                    .copy_from_slice(&input[..take]);
-                input.advance(take);
+                let take = (FRAME_HEADER_LEN - self.header_len).min(rest.len());
+                self.header[self.header_len..self.header_len + take].copy_from_slice(&rest[..take]);
+                at += take;
                 self.header_len += take;
                 if self.header_len < FRAME_HEADER_LEN {
-                    return Ok(None);
+                    return Ok(Step::NeedMore);
                 }
                 self.header_len = 0;
                 self.header
@@ -297,6 +370,32 @@ impl LogDecoder {
         }
     }
 
+    /// Like [`Demuxer::decode_slice`].
+    #[inline]
+    pub fn decode_slice<'a>(
+        &mut self,
+        input: &mut &'a [u8],
+    ) -> Result<Option<(StreamKind, &'a [u8])>> {
+        match self {
+            LogDecoder::Multiplexed(d) => d.decode_slice(input),
+            LogDecoder::Raw if input.is_empty() => Ok(None),
+            LogDecoder::Raw => Ok(Some((StreamKind::Stdout, std::mem::take(input)))),
+        }
+    }
+
+    /// One step over non-empty `input` (see [`Demuxer::step`]).
+    #[inline]
+    pub(crate) fn step(&mut self, input: &[u8]) -> Result<Step> {
+        match self {
+            LogDecoder::Multiplexed(d) => d.step(input),
+            LogDecoder::Raw => Ok(Step::Payload {
+                stream: StreamKind::Stdout,
+                start: 0,
+                len: input.len(),
+            }),
+        }
+    }
+
     /// Like [`Demuxer::finish`]; always `Ok` for raw streams.
     pub fn finish(&mut self) -> Result<()> {
         match self {
@@ -362,6 +461,29 @@ mod tests {
             for b in a..=wire.len() {
                 assert_eq!(run(&wire, &[a, b]).unwrap(), expected, "cuts {a} {b}");
             }
+        }
+    }
+
+    #[test]
+    fn the_slice_api_agrees_with_the_bytes_api() {
+        let wire = frames(&[(1, b"hello "), (2, b"oops\n"), (1, b""), (1, b"world\n")]);
+        for cut in 0..=wire.len() {
+            let mut d = Demuxer::new();
+            let mut got = Vec::new();
+            for piece in [&wire[..cut], &wire[cut..]] {
+                let mut piece = piece;
+                while let Some((stream, data)) = d.decode_slice(&mut piece).unwrap() {
+                    got.push((stream, data.to_vec()));
+                }
+                assert!(piece.is_empty());
+            }
+            d.finish().unwrap();
+            let joined: Vec<u8> = got
+                .iter()
+                .filter(|(s, _)| *s == StreamKind::Stdout)
+                .flat_map(|(_, d)| d.clone())
+                .collect();
+            assert_eq!(joined, b"hello world\n", "cut {cut}");
         }
     }
 

@@ -1,9 +1,14 @@
 //! Async output streams: a response body decoded into [`LogChunk`]s or [`Line`]s.
 //!
-//! [`LogStream`] couples a [`BodyReader`] with a [`LogDecoder`]: chunks are cut straight out of
-//! the reader's buffer and handed on, with no copy, no channel and no task in between. Use the
-//! inherent [`LogStream::next_chunk`] in a loop for the least overhead, or the
-//! [`Stream`] implementation to compose with `futures` combinators.
+//! [`LogStream`] couples a [`BodyReader`] with a [`LogDecoder`]: the demuxer runs on the
+//! reader's buffer in place, and chunks are handed on with no copy, no channel and no task in
+//! between. Three ways to read, cheapest first:
+//!
+//! * [`LogStream::next_chunk_ref`] lends each chunk out of the read buffer until the next
+//!   call: no allocation and no reference count per chunk;
+//! * [`LogStream::next_chunk`] gives owned [`LogChunk`]s (zero-copy [`Bytes`](bytes::Bytes)
+//!   slices of the buffer: one reference count each);
+//! * the [`Stream`] implementation, to compose with `futures` combinators.
 //!
 //! The body is read only when the consumer asks for the next chunk (backpressure reaches the
 //! engine through the socket), and dropping the stream closes the connection.
@@ -14,11 +19,10 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use bytes::Bytes;
 use futures_core::Stream;
 use tokio::io::AsyncRead;
 
-use super::demux::{LogChunk, LogDecoder};
+use super::demux::{LogChunk, LogDecoder, Step, StreamKind};
 use super::framing::Framing;
 use super::lines::{Line, LineFramer};
 use crate::error::Result;
@@ -32,9 +36,19 @@ use crate::transport::Conn;
 pub struct LogStream<R = Conn> {
     body: BodyReader<R>,
     decoder: LogDecoder,
-    /// The body data not yet decoded.
-    input: Bytes,
+    /// Bytes at the front of the body's buffer lent out by the last
+    /// [`next_chunk_ref`](Self::next_chunk_ref), consumed on the next call.
+    lent: usize,
     done: bool,
+}
+
+/// A piece of output borrowed from the stream's read buffer (see [`LogStream::next_chunk_ref`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogRef<'a> {
+    /// The stream the bytes were written to.
+    pub stream: StreamKind,
+    /// The bytes (never empty).
+    pub data: &'a [u8],
 }
 
 impl<R: AsyncRead + Unpin> LogStream<R> {
@@ -43,7 +57,7 @@ impl<R: AsyncRead + Unpin> LogStream<R> {
         LogStream {
             body,
             decoder: LogDecoder::new(framing),
-            input: Bytes::new(),
+            lent: 0,
             done: false,
         }
     }
@@ -58,7 +72,8 @@ impl<R: AsyncRead + Unpin> LogStream<R> {
         &mut self.body
     }
 
-    /// The next chunk of output; `Ok(None)` at the end.
+    /// The next chunk of output; `Ok(None)` at the end. The data is a zero-copy slice of the
+    /// read buffer that the caller may keep.
     ///
     /// # Errors
     ///
@@ -71,26 +86,65 @@ impl<R: AsyncRead + Unpin> LogStream<R> {
 
     /// Poll form of [`next_chunk`](Self::next_chunk).
     pub fn poll_next_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<LogChunk>>> {
+        Poll::Ready(match ready!(self.poll_step(cx)) {
+            Ok(Some((stream, len))) => Ok(Some(LogChunk {
+                stream,
+                data: self.body.take(len),
+            })),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// The next chunk of output borrowed from the read buffer, valid until the next call;
+    /// `Ok(None)` at the end.
+    ///
+    /// This is the cheapest way to consume output that is written somewhere at once (a file,
+    /// a terminal, a hash): no copy, no allocation and no reference counting per chunk.
+    ///
+    /// # Errors
+    ///
+    /// As [`next_chunk`](Self::next_chunk).
+    pub async fn next_chunk_ref(&mut self) -> Result<Option<LogRef<'_>>> {
+        let found = poll_fn(|cx| self.poll_step(cx)).await?;
+        Ok(found.map(|(stream, len)| {
+            self.lent = len;
+            LogRef {
+                stream,
+                data: self.body.front(len),
+            }
+        }))
+    }
+
+    /// Decodes up to the next payload piece, leaving it at the front of the body's buffer:
+    /// its stream and length.
+    #[inline]
+    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<(StreamKind, usize)>>> {
+        if self.lent > 0 {
+            self.body.consume(self.lent);
+            self.lent = 0;
+        }
         loop {
             if self.done {
                 return Poll::Ready(Ok(None));
             }
-            if !self.input.is_empty() {
-                match self.decoder.decode(&mut self.input) {
-                    Ok(Some(chunk)) => return Poll::Ready(Ok(Some(chunk))),
-                    Ok(None) => {}
-                    Err(e) => {
-                        self.done = true;
-                        return Poll::Ready(Err(e));
-                    }
-                }
-            }
-            match ready!(self.body.poll_next_data(cx)) {
-                Ok(Some(data)) => self.input = data,
-                Ok(None) => {
+            let available = match ready!(self.body.poll_available(cx)) {
+                Ok(n) => n,
+                Err(e) => {
                     self.done = true;
-                    return Poll::Ready(self.decoder.finish().map(|()| None));
+                    return Poll::Ready(Err(e));
                 }
+            };
+            if available == 0 {
+                self.done = true;
+                return Poll::Ready(self.decoder.finish().map(|()| None));
+            }
+            match self.decoder.step(self.body.front(available)) {
+                Ok(Step::Payload { stream, start, len }) => {
+                    self.body.consume(start);
+                    return Poll::Ready(Ok(Some((stream, len))));
+                }
+                Ok(Step::NeedMore) => self.body.consume(available),
                 Err(e) => {
                     self.done = true;
                     return Poll::Ready(Err(e));

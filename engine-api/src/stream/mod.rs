@@ -25,4 +25,4 @@ pub use framing::{Framing, StreamMediaType};
 pub use json_lines::{stream_error, JsonLines};
 pub use json_stream::JsonStream;
 pub use lines::{Line, LineEnd, LineFramer};
-pub use log_stream::{LogLines, LogStream};
+pub use log_stream::{LogLines, LogRef, LogStream};

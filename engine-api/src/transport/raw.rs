@@ -41,7 +41,9 @@ use futures_core::Stream;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{
+    AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf,
+};
 use tokio::time::{Instant, Sleep};
 
 use super::connect::Conn;
@@ -50,6 +52,7 @@ use crate::stream::framing::{Framing, StreamMediaType};
 use crate::stream::json_lines::JsonLines;
 use crate::stream::json_stream::JsonStream;
 use crate::stream::log_stream::LogStream;
+use crate::stream::search::find_byte;
 
 /// The default read buffer, 128 KiB: one read syscall carries ~1800 log-line chunks.
 pub const DEFAULT_BUFFER_SIZE: usize = 128 * 1024;
@@ -583,7 +586,7 @@ where
 /// The end of the head (just past the empty line), searching from `from`.
 fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
-    while let Some(off) = crate::stream::search::find_byte(b'\n', &buf[i..]) {
+    while let Some(off) = find_byte(b'\n', &buf[i..]) {
         let nl = i + off;
         // The line before this `\n` is empty if the previous line ended right before it.
         if nl >= 1 && buf[nl - 1] == b'\n' {
@@ -622,19 +625,24 @@ fn parse_head(head: &[u8]) -> Result<(StatusCode, HeaderMap)> {
         if line.is_empty() {
             break;
         }
-        let bad = || {
-            Error::protocol(format!(
-                "malformed response header line {:?}",
-                String::from_utf8_lossy(&line[..line.len().min(100)])
-            ))
-        };
-        let colon = line.iter().position(|&b| b == b':').ok_or_else(bad)?;
-        let name = HeaderName::from_bytes(&line[..colon]).map_err(|_| bad())?;
-        let value = trim_ows(&line[colon + 1..]);
-        let value = HeaderValue::from_bytes(value).map_err(|_| bad())?;
+        let (name, value) = parse_header_line(line, "response header")?;
         headers.append(name, value);
     }
     Ok((status, headers))
+}
+
+/// Parses `name: value` (a header or trailer line without its line ending).
+fn parse_header_line(line: &[u8], what: &str) -> Result<(HeaderName, HeaderValue)> {
+    let bad = || {
+        Error::protocol(format!(
+            "malformed {what} line {:?}",
+            String::from_utf8_lossy(&line[..line.len().min(100)])
+        ))
+    };
+    let colon = line.iter().position(|&b| b == b':').ok_or_else(bad)?;
+    let name = HeaderName::from_bytes(&line[..colon]).map_err(|_| bad())?;
+    let value = HeaderValue::from_bytes(trim_ows(&line[colon + 1..])).map_err(|_| bad())?;
+    Ok((name, value))
 }
 
 fn trim_ows(mut v: &[u8]) -> &[u8] {
@@ -837,10 +845,11 @@ impl<S: AsyncRead + Unpin> RawResponse<S> {
             .content_type()
             .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
         let body = self.into_body().collect(MAX_ERROR_BODY).await?;
+        let message = error_message(status, is_json, &body);
         Err(Error::Engine {
-            kind: ErrorKind::from_status(status.as_u16()),
+            kind: ErrorKind::classify(status.as_u16(), &message),
             status: status.as_u16(),
-            message: error_message(status, is_json, &body),
+            message,
         })
     }
 }
@@ -882,34 +891,42 @@ fn error_message(status: StatusCode, is_json: bool, body: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------
 // Body decoding (sans I/O)
 
-/// What the body decoder produced from the buffer.
-enum Decoded {
-    /// Body data.
-    Data(Bytes),
+/// Where the body decoder stands. In the data states the reader's position is at body data:
+/// framing (chunk-size lines, CRLFs) has already been skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyState {
+    /// `Content-Length` body, this many bytes left.
+    Length(u64),
+    /// Expecting a chunk-size line.
+    ChunkSize,
+    /// Inside a chunk's data, this many bytes left.
+    ChunkData(u64),
+    /// Expecting the CRLF after a chunk's data.
+    ChunkEnd,
+    /// Reading trailer lines, this many bytes of them so far.
+    Trailers(usize),
+    /// Everything until the connection closes.
+    UntilClose,
+    /// The body is complete.
+    Done,
+}
+
+/// What [`BodyDecoder::prepare`] found at the reader's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prepared {
+    /// This many bytes of body data (at least one) start at the position.
+    Data(usize),
     /// More bytes are needed.
     NeedMore,
     /// The body is complete.
     End,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunked {
-    /// Expecting a chunk-size line.
-    Size,
-    /// Inside a chunk's data, this many bytes left.
-    Data(u64),
-    /// Expecting the CRLF after a chunk's data.
-    DataEnd,
-    /// Reading trailer lines, this many bytes so far.
-    Trailers(usize),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Decoder {
-    Length(u64),
-    Chunked(Chunked),
-    UntilClose,
-    Done,
+/// The HTTP/1.1 body framing decoder: it never copies data, it only finds where it is.
+#[derive(Debug)]
+struct BodyDecoder {
+    state: BodyState,
+    trailers: Option<HeaderMap>,
 }
 
 #[inline]
@@ -953,16 +970,15 @@ fn parse_chunk_size(buf: &[u8]) -> Result<Option<(u64, usize)>> {
         _ => {}
     }
     // Chunk extensions (`;name=value`, ignored), possibly after whitespace.
-    let Some(nl) = crate::stream::search::find_byte(b'\n', &buf[i..]) else {
+    let Some(nl) = find_byte(b'\n', &buf[i..]) else {
         if buf.len() > MAX_CHUNK_LINE {
             return Err(Error::protocol("chunk size line too long"));
         }
         return Ok(None);
     };
     let rest = &buf[i..i + nl];
-    let rest = rest.strip_suffix(b"\r").unwrap_or(rest);
-    let rest = trim_ows(rest);
-    if !rest.is_empty() && rest[0] != b';' || rest.iter().any(|&b| b < b' ' && b != b'\t') {
+    let rest = trim_ows(rest.strip_suffix(b"\r").unwrap_or(rest));
+    if (!rest.is_empty() && rest[0] != b';') || rest.iter().any(|&b| b < b' ' && b != b'\t') {
         return Err(Error::protocol(format!(
             "invalid chunk size line {:?}",
             String::from_utf8_lossy(&buf[..(i + nl).min(60)])
@@ -974,156 +990,128 @@ fn parse_chunk_size(buf: &[u8]) -> Result<Option<(u64, usize)>> {
     Ok(Some((size, i + nl + 1)))
 }
 
-impl Decoder {
-    fn new(framing: BodyFraming) -> Decoder {
-        match framing {
-            BodyFraming::Empty => Decoder::Done,
-            BodyFraming::Length(0) => Decoder::Done,
-            BodyFraming::Length(n) => Decoder::Length(n),
-            BodyFraming::Chunked => Decoder::Chunked(Chunked::Size),
-            BodyFraming::UntilClose | BodyFraming::Upgraded => Decoder::UntilClose,
+impl BodyDecoder {
+    fn new(framing: BodyFraming) -> BodyDecoder {
+        let state = match framing {
+            BodyFraming::Empty | BodyFraming::Length(0) => BodyState::Done,
+            BodyFraming::Length(n) => BodyState::Length(n),
+            BodyFraming::Chunked => BodyState::ChunkSize,
+            BodyFraming::UntilClose | BodyFraming::Upgraded => BodyState::UntilClose,
+        };
+        BodyDecoder {
+            state,
+            trailers: None,
         }
     }
 
-    /// Decodes from the front of `buf`, consuming what it uses.
+    /// Skips framing at `buf[*pos..]` (advancing `pos`) up to body data, the need for more
+    /// bytes, or the end of the body.
+    ///
+    /// This is the whole per-chunk cost of a chunked body: for a chunk that lies whole in the
+    /// buffer it parses the hex size and the CRLFs around the data; the data itself is neither
+    /// copied nor scanned.
     #[inline]
-    fn decode(&mut self, buf: &mut BytesMut, trailers: &mut Option<HeaderMap>) -> Result<Decoded> {
-        match self {
-            Decoder::Done => Ok(Decoded::End),
-            Decoder::UntilClose => {
-                if buf.is_empty() {
-                    Ok(Decoded::NeedMore)
-                } else {
-                    Ok(Decoded::Data(buf.split().freeze()))
+    fn prepare(&mut self, buf: &[u8], pos: &mut usize) -> Result<Prepared> {
+        loop {
+            let rest = &buf[*pos..];
+            match self.state {
+                BodyState::Length(left) | BodyState::ChunkData(left) => {
+                    if rest.is_empty() {
+                        return Ok(Prepared::NeedMore);
+                    }
+                    let n = usize::try_from(left).map_or(rest.len(), |l| l.min(rest.len()));
+                    return Ok(Prepared::Data(n));
                 }
+                BodyState::ChunkSize => match parse_chunk_size(rest)? {
+                    None => return Ok(Prepared::NeedMore),
+                    Some((0, line)) => {
+                        *pos += line;
+                        self.state = BodyState::Trailers(0);
+                    }
+                    Some((size, line)) => {
+                        *pos += line;
+                        self.state = BodyState::ChunkData(size);
+                    }
+                },
+                BodyState::ChunkEnd => match rest {
+                    [b'\r', b'\n', ..] => {
+                        *pos += 2;
+                        self.state = BodyState::ChunkSize;
+                    }
+                    [b'\n', ..] => {
+                        *pos += 1;
+                        self.state = BodyState::ChunkSize;
+                    }
+                    [] | [b'\r'] => return Ok(Prepared::NeedMore),
+                    other => {
+                        return Err(Error::protocol(format!(
+                            "chunk data not followed by CRLF (found {:?})",
+                            String::from_utf8_lossy(&other[..other.len().min(16)])
+                        )))
+                    }
+                },
+                BodyState::Trailers(seen) => {
+                    let Some(nl) = find_byte(b'\n', rest) else {
+                        if seen + rest.len() > MAX_TRAILERS {
+                            return Err(Error::protocol("response trailers too long"));
+                        }
+                        return Ok(Prepared::NeedMore);
+                    };
+                    let line = &rest[..nl];
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    *pos += nl + 1;
+                    if line.is_empty() {
+                        self.state = BodyState::Done;
+                        return Ok(Prepared::End);
+                    }
+                    if seen + nl + 1 > MAX_TRAILERS {
+                        return Err(Error::protocol("response trailers too long"));
+                    }
+                    let (name, value) = parse_header_line(line, "trailer")?;
+                    self.trailers
+                        .get_or_insert_with(HeaderMap::new)
+                        .append(name, value);
+                    self.state = BodyState::Trailers(seen + nl + 1);
+                }
+                BodyState::UntilClose => {
+                    return Ok(if rest.is_empty() {
+                        Prepared::NeedMore
+                    } else {
+                        Prepared::Data(rest.len())
+                    });
+                }
+                BodyState::Done => return Ok(Prepared::End),
             }
-            Decoder::Length(left) => {
-                if buf.is_empty() {
-                    return Ok(Decoded::NeedMore);
-                }
-                let n = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                let data = buf.split_to(n).freeze();
+        }
+    }
+
+    /// Records that `n` bytes of the data found by [`prepare`](Self::prepare) were used.
+    #[inline]
+    fn consume(&mut self, n: usize) {
+        match &mut self.state {
+            BodyState::Length(left) => {
                 *left -= n as u64;
                 if *left == 0 {
-                    *self = Decoder::Done;
+                    self.state = BodyState::Done;
                 }
-                Ok(Decoded::Data(data))
             }
-            Decoder::Chunked(state) => {
-                let (next, out) = decode_chunked(*state, buf, trailers)?;
-                *self = match next {
-                    Some(s) => Decoder::Chunked(s),
-                    None => Decoder::Done,
-                };
-                Ok(out)
+            BodyState::ChunkData(left) => {
+                *left -= n as u64;
+                if *left == 0 {
+                    self.state = BodyState::ChunkEnd;
+                }
             }
+            _ => {}
         }
     }
 
     /// Where the body stands when the connection ends: `None` if that is its proper end.
     fn cut_short(&self) -> Option<&'static str> {
-        match self {
-            Decoder::Done | Decoder::UntilClose => None,
-            Decoder::Length(_) => Some("before the end of the response body"),
-            Decoder::Chunked(Chunked::Data(_)) => Some("in the middle of a chunk"),
-            Decoder::Chunked(_) => Some("before the last chunk of the response body"),
-        }
-    }
-}
-
-/// One step of chunked decoding: the next state (`None` = body complete) and the output.
-#[inline]
-fn decode_chunked(
-    mut state: Chunked,
-    buf: &mut BytesMut,
-    trailers: &mut Option<HeaderMap>,
-) -> Result<(Option<Chunked>, Decoded)> {
-    loop {
-        match state {
-            Chunked::Size => {
-                let Some((size, line)) = parse_chunk_size(buf)? else {
-                    return Ok((Some(state), Decoded::NeedMore));
-                };
-                if size == 0 {
-                    buf.advance(line);
-                    state = Chunked::Trailers(0);
-                    continue;
-                }
-                // Fast path: the whole chunk and its CRLF are in the buffer.
-                if let Ok(size) = usize::try_from(size) {
-                    let end = line + size;
-                    if buf.len() >= end + 2 && buf[end] == b'\r' && buf[end + 1] == b'\n' {
-                        buf.advance(line);
-                        let data = buf.split_to(size).freeze();
-                        buf.advance(2);
-                        return Ok((Some(Chunked::Size), Decoded::Data(data)));
-                    }
-                }
-                buf.advance(line);
-                state = Chunked::Data(size);
-            }
-            Chunked::Data(left) => {
-                if buf.is_empty() {
-                    return Ok((Some(state), Decoded::NeedMore));
-                }
-                let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                let data = buf.split_to(n).freeze();
-                let left = left - n as u64;
-                let next = if left == 0 {
-                    Chunked::DataEnd
-                } else {
-                    Chunked::Data(left)
-                };
-                return Ok((Some(next), Decoded::Data(data)));
-            }
-            Chunked::DataEnd => match &buf[..] {
-                [b'\r', b'\n', ..] => {
-                    buf.advance(2);
-                    state = Chunked::Size;
-                }
-                [b'\n', ..] => {
-                    buf.advance(1);
-                    state = Chunked::Size;
-                }
-                [] | [b'\r'] => return Ok((Some(state), Decoded::NeedMore)),
-                other => {
-                    return Err(Error::protocol(format!(
-                        "chunk data not followed by CRLF (found {:?})",
-                        String::from_utf8_lossy(&other[..other.len().min(16)])
-                    )))
-                }
-            },
-            Chunked::Trailers(seen) => {
-                let Some(nl) = crate::stream::search::find_byte(b'\n', buf) else {
-                    if seen + buf.len() > MAX_TRAILERS {
-                        return Err(Error::protocol("response trailers too long"));
-                    }
-                    return Ok((Some(state), Decoded::NeedMore));
-                };
-                let line = buf.split_to(nl + 1);
-                let text = &line[..nl];
-                let text = text.strip_suffix(b"\r").unwrap_or(text);
-                if text.is_empty() {
-                    return Ok((None, Decoded::End));
-                }
-                let bad = || {
-                    Error::protocol(format!(
-                        "malformed trailer line {:?}",
-                        String::from_utf8_lossy(&text[..text.len().min(100)])
-                    ))
-                };
-                let colon = text.iter().position(|&b| b == b':').ok_or_else(bad)?;
-                let name = HeaderName::from_bytes(&text[..colon]).map_err(|_| bad())?;
-                let value =
-                    HeaderValue::from_bytes(trim_ows(&text[colon + 1..])).map_err(|_| bad())?;
-                trailers
-                    .get_or_insert_with(HeaderMap::new)
-                    .append(name, value);
-                state = Chunked::Trailers(seen + line.len());
-                if seen + line.len() > MAX_TRAILERS {
-                    return Err(Error::protocol("response trailers too long"));
-                }
-            }
+        match self.state {
+            BodyState::Done | BodyState::UntilClose => None,
+            BodyState::Length(_) => Some("before the end of the response body"),
+            BodyState::ChunkData(_) => Some("in the middle of a chunk"),
+            _ => Some("before the last chunk of the response body"),
         }
     }
 }
@@ -1133,11 +1121,20 @@ fn decode_chunked(
 
 /// Reads a response body incrementally: chunked, length-delimited or until close.
 /// See the [module docs](self).
+///
+/// Two ways to read:
+///
+/// * owned: [`next_data`](Self::next_data) (or the [`Stream`] implementation) yields each
+///   piece as a [`Bytes`] sliced out of the read buffer — no copy, one reference count;
+/// * borrowed: [`fill_buf`](Self::fill_buf) and [`consume`](Self::consume) (also through
+///   tokio's [`AsyncBufRead`](tokio::io::AsyncBufRead) and [`AsyncRead`]) look at the data in
+///   place — no copy, no reference count.
 pub struct BodyReader<R = Conn> {
     io: R,
+    /// Read buffer; `buf[pos..]` has not been consumed yet.
     buf: BytesMut,
-    decoder: Decoder,
-    trailers: Option<HeaderMap>,
+    pos: usize,
+    decoder: BodyDecoder,
     /// The connection reached EOF.
     eof: bool,
     /// The body ended or failed; nothing more is read.
@@ -1152,8 +1149,8 @@ pub struct BodyReader<R = Conn> {
 impl<R> fmt::Debug for BodyReader<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BodyReader")
-            .field("decoder", &self.decoder)
-            .field("buffered", &self.buf.len())
+            .field("state", &self.decoder.state)
+            .field("buffered", &(self.buf.len() - self.pos))
             .field("eof", &self.eof)
             .field("finished", &self.finished)
             .field("idle_timeout", &self.idle_timeout)
@@ -1184,8 +1181,8 @@ impl<R> BodyReader<R> {
         BodyReader {
             io,
             buf,
-            decoder: Decoder::new(framing),
-            trailers: None,
+            pos: 0,
+            decoder: BodyDecoder::new(framing),
             eof: false,
             finished: false,
             buffer_size: options.buffer_size,
@@ -1204,7 +1201,7 @@ impl<R> BodyReader<R> {
 
     /// The trailers of a chunked body, once it has ended (if it had any).
     pub fn trailers(&self) -> Option<&HeaderMap> {
-        self.trailers.as_ref()
+        self.decoder.trailers.as_ref()
     }
 
     /// Whether the body has ended (or failed).
@@ -1222,6 +1219,38 @@ impl<R> BodyReader<R> {
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.io
     }
+
+    /// Marks `n` bytes of the data returned by [`fill_buf`](Self::fill_buf) as used.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is more than `fill_buf` returned.
+    #[inline]
+    pub fn consume(&mut self, n: usize) {
+        assert!(
+            self.pos + n <= self.buf.len(),
+            "consumed more than was read"
+        );
+        self.pos += n;
+        self.decoder.consume(n);
+    }
+
+    /// The `n` bytes of body data at the front (after [`poll_available`](Self::poll_available)).
+    #[inline]
+    pub(crate) fn front(&self, n: usize) -> &[u8] {
+        &self.buf[self.pos..self.pos + n]
+    }
+
+    /// Takes the `n` bytes of body data at the front as [`Bytes`] (zero-copy).
+    #[inline]
+    pub(crate) fn take(&mut self, n: usize) -> Bytes {
+        if self.pos > 0 {
+            self.buf.advance(self.pos);
+            self.pos = 0;
+        }
+        self.decoder.consume(n);
+        self.buf.split_to(n).freeze()
+    }
 }
 
 impl<R: AsyncRead + Unpin> BodyReader<R> {
@@ -1238,17 +1267,46 @@ impl<R: AsyncRead + Unpin> BodyReader<R> {
 
     /// Poll form of [`next_data`](Self::next_data).
     pub fn poll_next_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>>> {
+        Poll::Ready(match ready!(self.poll_available(cx)) {
+            Ok(0) => Ok(None),
+            Ok(n) => Ok(Some(self.take(n))),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// The body data available now (empty at the end of the body), borrowed from the read
+    /// buffer; mark what was used with [`consume`](Self::consume).
+    ///
+    /// # Errors
+    ///
+    /// As [`next_data`](Self::next_data).
+    pub async fn fill_buf(&mut self) -> Result<&[u8]> {
+        let n = poll_fn(|cx| self.poll_available(cx)).await?;
+        Ok(self.front(n))
+    }
+
+    /// Poll form of [`fill_buf`](Self::fill_buf).
+    pub fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<Result<&[u8]>> {
+        match ready!(self.poll_available(cx)) {
+            Ok(n) => Poll::Ready(Ok(self.front(n))),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Makes body data available at the front; `Ok(0)` at the end of the body.
+    #[inline]
+    pub(crate) fn poll_available(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize>> {
         loop {
             if self.finished {
-                return Poll::Ready(Ok(None));
+                return Poll::Ready(Ok(0));
             }
-            match self.decoder.decode(&mut self.buf, &mut self.trailers) {
-                Ok(Decoded::Data(data)) => return Poll::Ready(Ok(Some(data))),
-                Ok(Decoded::End) => {
+            match self.decoder.prepare(&self.buf, &mut self.pos) {
+                Ok(Prepared::Data(n)) => return Poll::Ready(Ok(n)),
+                Ok(Prepared::End) => {
                     self.finished = true;
-                    return Poll::Ready(Ok(None));
+                    return Poll::Ready(Ok(0));
                 }
-                Ok(Decoded::NeedMore) => {}
+                Ok(Prepared::NeedMore) => {}
                 Err(e) => {
                     self.finished = true;
                     return Poll::Ready(Err(e));
@@ -1257,7 +1315,7 @@ impl<R: AsyncRead + Unpin> BodyReader<R> {
             if self.eof {
                 self.finished = true;
                 return Poll::Ready(match self.decoder.cut_short() {
-                    None => Ok(None),
+                    None => Ok(0),
                     Some(during) => Err(lost(&self.endpoint, during, None)),
                 });
             }
@@ -1274,9 +1332,14 @@ impl<R: AsyncRead + Unpin> BodyReader<R> {
 
     /// Reads more bytes into the buffer; `Ok(0)` at EOF.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize>> {
+        if self.pos > 0 {
+            self.buf.advance(self.pos);
+            self.pos = 0;
+        }
         if self.buf.capacity() - self.buf.len() < MIN_READ {
             // Asking for exactly what brings the buffer back to its size lets `BytesMut` reuse
-            // the allocation in place when every piece handed out has been dropped.
+            // the allocation in place (moving the few unconsumed bytes to its start) when every
+            // piece handed out has been dropped.
             let want = self
                 .buffer_size
                 .saturating_sub(self.buf.len())
@@ -1302,6 +1365,7 @@ impl<R: AsyncRead + Unpin> BodyReader<R> {
                 let Some(after) = self.idle_timeout else {
                     return Poll::Pending;
                 };
+                // The timer is armed only when a read has to wait, and re-armed after data.
                 if !self.sleep_armed {
                     let deadline = Instant::now() + after;
                     match &mut self.sleep {
@@ -1310,13 +1374,14 @@ impl<R: AsyncRead + Unpin> BodyReader<R> {
                     }
                     self.sleep_armed = true;
                 }
-                let sleep = self.sleep.as_mut().expect("armed above");
-                if sleep.as_mut().poll(cx).is_ready() {
-                    self.sleep_armed = false;
-                    return Poll::Ready(Err(Error::Timeout {
-                        after,
-                        during: "waiting for more of the engine's stream",
-                    }));
+                if let Some(sleep) = self.sleep.as_mut() {
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        self.sleep_armed = false;
+                        return Poll::Ready(Err(Error::Timeout {
+                            after,
+                            during: "waiting for more of the engine's stream",
+                        }));
+                    }
                 }
                 Poll::Pending
             }
@@ -1336,9 +1401,6 @@ impl<R: AsyncRead + Unpin> BodyReader<R> {
                     "the response body is larger than {limit} bytes"
                 )));
             }
-            if out.is_empty() && self.finished {
-                return Ok(data);
-            }
             out.extend_from_slice(&data);
         }
         Ok(out.freeze())
@@ -1350,6 +1412,50 @@ impl<R: AsyncRead + Unpin> Stream for BodyReader<R> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().poll_next_data(cx).map(Result::transpose)
+    }
+}
+
+fn to_io_error(e: Error) -> io::Error {
+    let kind = match &e {
+        Error::Timeout { .. } => io::ErrorKind::TimedOut,
+        Error::ConnectionLost { .. } => io::ErrorKind::UnexpectedEof,
+        _ => io::ErrorKind::InvalidData,
+    };
+    io::Error::new(kind, e)
+}
+
+/// The body's data as bytes (errors become `io::Error`s wrapping [`Error`]), for
+/// `tokio::io::copy` into a file and the like.
+impl<R: AsyncRead + Unpin> AsyncBufRead for BodyReader<R> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        match ready!(this.poll_available(cx)) {
+            Ok(n) => Poll::Ready(Ok(this.front(n))),
+            Err(e) => Poll::Ready(Err(to_io_error(e))),
+        }
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        BodyReader::consume(self.get_mut(), amt);
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for BodyReader<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match ready!(this.poll_available(cx)) {
+            Ok(n) => {
+                let n = n.min(out.remaining());
+                out.put_slice(this.front(n));
+                this.consume(n);
+                Poll::Ready(Ok(()))
+            }
+            Err(e) => Poll::Ready(Err(to_io_error(e))),
+        }
     }
 }
 
@@ -1454,30 +1560,32 @@ mod tests {
         framing: BodyFraming,
         step: usize,
     ) -> (Result<Vec<u8>>, Option<HeaderMap>) {
-        let mut decoder = Decoder::new(framing);
-        let mut trailers = None;
-        let mut buf = BytesMut::new();
+        let mut decoder = BodyDecoder::new(framing);
+        let mut buf = Vec::new();
+        let mut pos = 0;
         let mut out = Vec::new();
         let mut fed = 0;
         loop {
-            match decoder.decode(&mut buf, &mut trailers) {
-                Ok(Decoded::Data(d)) => {
-                    assert!(!d.is_empty());
-                    out.extend_from_slice(&d)
+            match decoder.prepare(&buf, &mut pos) {
+                Ok(Prepared::Data(n)) => {
+                    assert!(n > 0);
+                    out.extend_from_slice(&buf[pos..pos + n]);
+                    pos += n;
+                    decoder.consume(n);
                 }
-                Ok(Decoded::End) => return (Ok(out), trailers),
-                Ok(Decoded::NeedMore) => {
+                Ok(Prepared::End) => return (Ok(out), decoder.trailers),
+                Ok(Prepared::NeedMore) => {
                     if fed == wire.len() {
                         return match decoder.cut_short() {
-                            None => (Ok(out), trailers),
-                            Some(d) => (Err(Error::protocol(d)), trailers),
+                            None => (Ok(out), decoder.trailers),
+                            Some(d) => (Err(Error::protocol(d)), decoder.trailers),
                         };
                     }
                     let end = (fed + step).min(wire.len());
                     buf.extend_from_slice(&wire[fed..end]);
                     fed = end;
                 }
-                Err(e) => return (Err(e), trailers),
+                Err(e) => return (Err(e), decoder.trailers),
             }
         }
     }
@@ -1528,13 +1636,30 @@ mod tests {
 
     #[test]
     fn whole_chunks_are_zero_copy_slices() {
-        let mut buf = BytesMut::from(&b"3\r\nabc\r\n3\r\ndef\r\n"[..]);
-        let start = buf.as_ptr();
-        let mut decoder = Decoder::new(BodyFraming::Chunked);
-        let Ok(Decoded::Data(d)) = decoder.decode(&mut buf, &mut None) else {
+        let wire = b"3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n";
+        let mut body = BodyReader::new(
+            &wire[..],
+            Bytes::new(),
+            BodyFraming::Chunked,
+            &RawOptions::default(),
+        );
+        let waker = futures_util::task::noop_waker_ref();
+        let mut cx = Context::from_waker(waker);
+        let Poll::Ready(Ok(Some(first))) = body.poll_next_data(&mut cx) else {
             panic!()
         };
-        assert_eq!(d.as_ptr(), start.wrapping_add(3));
+        assert_eq!(&first[..], b"abc");
+        let Poll::Ready(Ok(second)) = body.poll_fill_buf(&mut cx) else {
+            panic!()
+        };
+        // The second chunk is looked at in place, in the same buffer.
+        assert_eq!(second, b"def");
+        assert_eq!(second.as_ptr(), first.as_ptr().wrapping_add(8));
+        body.consume(3);
+        assert!(matches!(
+            body.poll_next_data(&mut cx),
+            Poll::Ready(Ok(None))
+        ));
     }
 
     #[test]
