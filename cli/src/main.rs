@@ -6,6 +6,7 @@
 mod engine;
 mod exit;
 mod report;
+mod workflow;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,32 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check workflow files and print every problem with its file, line and column.
+    ///
+    /// Examples:
+    ///   tug validate workflow.yaml
+    ///   tug validate dags/*.yaml
+    Validate {
+        /// Workflow files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+    /// Show the plan: the order of the steps, where each runs and the Engine API requests it
+    /// would make. Contacts no engine.
+    ///
+    /// Examples:
+    ///   tug dry workflow.yaml
+    ///   tug dry workflow.yaml -- IMAGE=busybox:latest
+    Dry {
+        /// The workflow file.
+        file: std::path::PathBuf,
+        /// Parameters, `NAME=VALUE` (several may be given in one quoted string).
+        #[arg(short = 'p', long = "params")]
+        params: Vec<String>,
+        /// Parameters after `--`, `NAME=VALUE`.
+        #[arg(last = true)]
+        rest: Vec<String>,
+    },
     /// Inspect the container engine tug would use.
     #[command(subcommand)]
     Engine(engine::EngineCommand),
@@ -45,6 +72,11 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Engine(cmd) => engine::run(cmd).await,
+            Command::Validate { files } => workflow::validate(&files),
+            Command::Dry { file, params, rest } => {
+                let all: Vec<String> = params.into_iter().chain(rest).collect();
+                workflow::dry(&file, &all)
+            }
         }
     });
     match result {
