@@ -33,20 +33,45 @@ pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
         .map(|i| base + i)
 }
 
-/// Whether `needle` occurs in `hay` (a plain search; used only as a cheap pre-filter).
+#[inline]
+fn load(hay: &[u8], at: usize) -> u64 {
+    let w = &hay[at..at + 8];
+    u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
+}
+
+/// Flags (high bit of each byte) the bytes of `w` that are zero; the flags may include false
+/// positives above a true zero byte, never false negatives.
+#[inline]
+fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(LO) & !w & HI
+}
+
+/// Whether `needle` occurs in `hay`: a pre-filter on lines, so it must cost little on lines
+/// without it. Candidates are positions where the needle's first *two* bytes both match
+/// (eight positions tested per step), each then verified.
 pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
+    let (a, b) = match needle {
+        [] => return true,
+        [a] => return find_byte(*a, hay).is_some(),
+        [a, b, ..] => (*a, *b),
     };
-    let mut from = 0;
-    while let Some(i) = find_byte(first, &hay[from..]) {
-        let at = from + i;
-        if hay[at + 1..].starts_with(rest) {
-            return true;
+    let Some(last) = hay.len().checked_sub(needle.len()) else {
+        return false;
+    };
+    let (ra, rb) = (LO.wrapping_mul(u64::from(a)), LO.wrapping_mul(u64::from(b)));
+    let mut i = 0;
+    while i + 9 <= hay.len() && i <= last {
+        let mut m = zero_bytes(load(hay, i) ^ ra) & zero_bytes(load(hay, i + 1) ^ rb);
+        while m != 0 {
+            let at = i + (m.trailing_zeros() / 8) as usize;
+            if at <= last && hay[at..].starts_with(needle) {
+                return true;
+            }
+            m &= m - 1;
         }
-        from = at + 1;
+        i += 8;
     }
-    false
+    (i..=last).any(|at| hay[at..].starts_with(needle))
 }
 
 #[cfg(test)]
@@ -79,6 +104,27 @@ mod tests {
     fn high_bytes_are_not_false_matches() {
         let hay = [0x8a, 0x0b, 0x09, 0xff, 0x80, 0x0a ^ 0x80, 0x01, 0x00, 0x0a];
         assert_eq!(find_byte(b'\n', &hay), Some(8));
+    }
+
+    #[test]
+    fn substring_search_agrees_with_a_naive_one() {
+        let mut rng = 0x1234_5678_u64;
+        for len in 0..70 {
+            for _ in 0..50 {
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        b"\"erxo"[(rng % 5) as usize]
+                    })
+                    .collect();
+                for needle in [&b"\"error"[..], b"\"e", b"er", b"x", b""] {
+                    let naive = needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle);
+                    assert_eq!(contains(&hay, needle), naive, "{hay:?} {needle:?}");
+                }
+            }
+        }
     }
 
     #[test]
