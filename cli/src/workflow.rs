@@ -89,7 +89,7 @@ impl SourceText for LoadError {
 }
 
 /// `tug dry FILE [-- K=V …]`: the plan and the Engine API requests each step would make.
-pub fn dry(file: &PathBuf, params: &[String]) -> anyhow::Result<u8> {
+pub fn dry(file: &std::path::Path, params: &[String]) -> anyhow::Result<u8> {
     let options = LoadOptions {
         params: parse_params(params)?,
         ..LoadOptions::default()

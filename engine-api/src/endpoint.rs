@@ -336,7 +336,7 @@ fn parse_tcp(raw: &str, rest: &str, tls: bool) -> Result<Address> {
         ))
     };
     let hostport = match rest.split_once('/') {
-        Some((hp, path)) if path.is_empty() => hp,
+        Some((hp, "")) => hp,
         Some(_) => return Err(invalid("a path is not allowed")),
         None => rest,
     };

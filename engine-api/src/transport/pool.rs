@@ -80,23 +80,21 @@ fn map_error(e: hyper_util::client::legacy::Error, connector: &Connector) -> Err
     // Our connector's own error travels inside hyper's.
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
     while let Some(s) = source {
-        if let Some(ours) = s.downcast_ref::<Error>() {
-            if let Error::Connect {
+        if let Some(Error::Connect {
+            runtime,
+            endpoint,
+            failure,
+            hint,
+            ..
+        }) = s.downcast_ref::<Error>()
+        {
+            return Error::Connect {
                 runtime,
-                endpoint,
-                failure,
-                hint,
-                ..
-            } = ours
-            {
-                return Error::Connect {
-                    runtime,
-                    endpoint: endpoint.clone(),
-                    failure: *failure,
-                    hint: hint.clone(),
-                    source: None,
-                };
-            }
+                endpoint: endpoint.clone(),
+                failure: *failure,
+                hint: hint.clone(),
+                source: None,
+            };
         }
         if e.is_connect() {
             if let Some(io) = s.downcast_ref::<std::io::Error>() {
