@@ -15,6 +15,7 @@ use crate::client::{seg, Client, Query, Request, Timeout};
 use crate::endpoint::ApiVersion;
 use crate::error::{Error, Result};
 use crate::filters::Filters;
+use crate::serde_util::{null_as_default, string_or_list};
 
 /// A health check (`Config.Healthcheck`). Durations are sent in nanoseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -383,30 +384,6 @@ pub struct ContainerCreated {
     /// Warnings from the engine.
     #[serde(deserialize_with = "null_as_default")]
     pub warnings: Vec<String>,
-}
-
-fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-/// A list of strings that Podman sometimes sends as a single string (`Entrypoint`, `Cmd`).
-fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match Option::<Either>::deserialize(d)? {
-        None => Vec::new(),
-        Some(Either::One(s)) if s.is_empty() => Vec::new(),
-        Some(Either::One(s)) => vec![s],
-        Some(Either::Many(v)) => v,
-    })
 }
 
 /// A container's state (`State.Status`). Values the engine adds later decode to `Unknown`.

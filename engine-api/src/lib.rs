@@ -15,6 +15,41 @@
 //! * [`Client`] is the entry point; it negotiates the API version and detects Podman.
 //!
 //! The library never prints and never exits; it reports through [`Error`] and `tracing`.
+//!
+//! # A container round trip
+//!
+//! ```no_run
+//! use engine_api::containers::{ContainerCreate, RemoveOptions, WaitCondition};
+//! use engine_api::containers_io::LogsOptions;
+//! use engine_api::stream::StreamKind;
+//! use engine_api::Client;
+//!
+//! # async fn demo() -> engine_api::Result<()> {
+//! // DOCKER_HOST, DOCKER_TLS_VERIFY, … or DAGU_CONTAINER_RUNTIME=podman pick the engine.
+//! let client = Client::from_env()?;
+//!
+//! let mut create = ContainerCreate::new("busybox:latest");
+//! create.config.cmd = Some(vec!["sh".into(), "-c".into(), "echo hi; echo oops >&2; exit 3".into()]);
+//! let id = client.create_container(&create).await?.id;
+//! client.start_container(&id).await?;
+//!
+//! // Follow the output until the container exits: stdout and stderr arrive tagged.
+//! let mut logs = client.container_logs(&id, &LogsOptions::follow()).await?;
+//! while let Some(chunk) = logs.next_chunk().await? {
+//!     match chunk.stream {
+//!         StreamKind::Stderr => eprint!("{}", String::from_utf8_lossy(&chunk.data)),
+//!         _ => print!("{}", String::from_utf8_lossy(&chunk.data)),
+//!     }
+//! }
+//!
+//! // A non-zero exit is a value, not an error.
+//! let exit = client.wait_container(&id, WaitCondition::NotRunning).await?;
+//! assert_eq!(exit.status_code, 3);
+//!
+//! // Containers are not child processes: remove what you create.
+//! client.remove_container(&id, RemoveOptions::force()).await?;
+//! # Ok(()) }
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
@@ -27,6 +62,7 @@ pub mod exec;
 mod filters;
 pub mod networks;
 pub mod reference;
+mod serde_util;
 pub mod stream;
 pub mod system;
 pub mod transport;
