@@ -681,7 +681,7 @@ impl CredentialStore {
         if let Some(json) = auth_config {
             let doc = parse_config("DOCKER_AUTH_CONFIG", &json, &registry)?;
             if let Some((auth, source)) = self
-                .from_document(&doc, &registry, CredentialSource::DockerAuthConfig)
+                .lookup_document(&doc, &registry, CredentialSource::DockerAuthConfig)
                 .await?
             {
                 return Ok(finish(auth, source));
@@ -703,7 +703,7 @@ impl CredentialStore {
                 let what = path.display().to_string();
                 let doc = parse_config(&what, &text, &registry)?;
                 if let Some((auth, source)) = self
-                    .from_document(&doc, &registry, CredentialSource::ConfigFile(path))
+                    .lookup_document(&doc, &registry, CredentialSource::ConfigFile(path))
                     .await?
                 {
                     return Ok(finish(auth, source));
@@ -715,7 +715,7 @@ impl CredentialStore {
 
     /// Looks `registry` up in one `config.json`-shaped document: `credHelpers`, `credsStore`,
     /// then the inline `auths` entry.
-    async fn from_document(
+    async fn lookup_document(
         &self,
         doc: &ConfigFile,
         registry: &str,

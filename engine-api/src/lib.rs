@@ -60,6 +60,7 @@ pub mod endpoint;
 pub mod error;
 pub mod exec;
 mod filters;
+pub mod images;
 pub mod networks;
 pub mod reference;
 mod serde_util;
