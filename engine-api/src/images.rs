@@ -1274,3 +1274,432 @@ mod tests {
         );
     }
 }
+
+/// Wire tests: the exact requests the image calls send, against an in-process fake engine on a
+/// unix socket that records each request and answers with canned bytes.
+#[cfg(all(test, unix))]
+mod wire {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{UnixListener, UnixStream};
+
+    use super::*;
+    use crate::Endpoint;
+
+    #[derive(Debug, Clone, Default)]
+    struct Rec {
+        method: String,
+        target: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        chunks: Vec<usize>,
+    }
+
+    impl Rec {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    type Handler = fn(&Rec) -> Vec<u8>;
+
+    struct Fake {
+        _dir: tempfile::TempDir,
+        client: Client,
+        seen: Arc<Mutex<Vec<Rec>>>,
+    }
+
+    impl Fake {
+        fn start(handler: Handler) -> Fake {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("engine.sock");
+            let listener = UnixListener::bind(&path).unwrap();
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let recorder = seen.clone();
+            tokio::spawn(async move {
+                while let Ok((conn, _)) = listener.accept().await {
+                    tokio::spawn(serve(conn, handler, recorder.clone()));
+                }
+            });
+            let endpoint = Endpoint::unix(&path);
+            Fake {
+                _dir: dir,
+                client: Client::new(endpoint).unwrap(),
+                seen,
+            }
+        }
+
+        /// The requests after version negotiation.
+        fn requests(&self) -> Vec<Rec> {
+            let all = self.seen.lock().unwrap().clone();
+            all.into_iter().filter(|r| r.target != "/_ping").collect()
+        }
+    }
+
+    async fn serve(mut conn: UnixStream, handler: Handler, seen: Arc<Mutex<Vec<Rec>>>) {
+        let mut buf = Vec::new();
+        loop {
+            let Some(end) = fill_until(&mut conn, &mut buf, |b| find(b, b"\r\n\r\n")).await else {
+                return;
+            };
+            let head = String::from_utf8(buf.drain(..end + 4).collect()).unwrap();
+            let mut lines = head.split("\r\n");
+            let mut first = lines.next().unwrap().split(' ');
+            let mut rec = Rec {
+                method: first.next().unwrap().to_string(),
+                target: first.next().unwrap().to_string(),
+                ..Rec::default()
+            };
+            for line in lines.filter(|l| !l.is_empty()) {
+                let (k, v) = line.split_once(':').unwrap();
+                rec.headers.push((k.to_string(), v.trim().to_string()));
+            }
+            if let Some(len) = rec.header("content-length") {
+                let len: usize = len.parse().unwrap();
+                fill_until(&mut conn, &mut buf, |b| (b.len() >= len).then_some(len)).await;
+                rec.body = buf.drain(..len).collect();
+            } else if rec.header("transfer-encoding") == Some("chunked") {
+                loop {
+                    let line_end = fill_until(&mut conn, &mut buf, |b| find(b, b"\r\n"))
+                        .await
+                        .unwrap();
+                    let size_line: Vec<u8> = buf.drain(..line_end + 2).collect();
+                    let size = usize::from_str_radix(
+                        std::str::from_utf8(&size_line[..line_end]).unwrap().trim(),
+                        16,
+                    )
+                    .unwrap();
+                    fill_until(&mut conn, &mut buf, |b| (b.len() >= size + 2).then_some(0)).await;
+                    if size == 0 {
+                        buf.drain(..2);
+                        break;
+                    }
+                    rec.chunks.push(size);
+                    rec.body.extend(buf.drain(..size));
+                    buf.drain(..2);
+                }
+            }
+            let response = if rec.target == "/_ping" {
+                b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\n\r\nOK".to_vec()
+            } else {
+                handler(&rec)
+            };
+            seen.lock().unwrap().push(rec);
+            if conn.write_all(&response).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn fill_until(
+        conn: &mut UnixStream,
+        buf: &mut Vec<u8>,
+        done: impl Fn(&[u8]) -> Option<usize>,
+    ) -> Option<usize> {
+        loop {
+            if let Some(n) = done(buf) {
+                return Some(n);
+            }
+            let mut tmp = [0u8; 64 * 1024];
+            match conn.read(&mut tmp).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            }
+        }
+    }
+
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+
+    /// A chunked `200` JSON-lines answer, one chunk per line.
+    fn json_lines(lines: &[&str]) -> Vec<u8> {
+        let mut out =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                .to_vec();
+        for l in lines {
+            out.extend_from_slice(format!("{:x}\r\n{l}\n\r\n", l.len() + 1).as_bytes());
+        }
+        out.extend_from_slice(b"0\r\n\r\n");
+        out
+    }
+
+    fn json(status: &str, body: &str) -> Vec<u8> {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn pull_sends_repository_tag_platform_and_auth() {
+        let fake = Fake::start(|_| {
+            json_lines(&[
+                r#"{"status":"Pulling from tug/busybox","id":"latest"}"#,
+                r#"{"status":"Downloading","progressDetail":{"current":5,"total":10},"id":"a1"}"#,
+                r#"{"status":"Status: Downloaded newer image for 127.0.0.1:5000/tug/busybox:1"}"#,
+            ])
+        });
+        let auth = RegistryAuth::basic("tug", "p+w/??>").with_server_address("127.0.0.1:5000");
+        let opts = PullOptions::new("127.0.0.1:5000/tug/busybox:1")
+            .unwrap()
+            .platform("linux/amd64")
+            .auth(Some(auth.clone()));
+        let all = fake
+            .client
+            .pull_image(&opts)
+            .await
+            .unwrap()
+            .collect_all()
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[1].progress_detail.unwrap().current, Some(5));
+        let reqs = fake.requests();
+        assert_eq!(reqs.len(), 1);
+        let r = &reqs[0];
+        assert_eq!(r.method, "POST");
+        assert_eq!(
+            r.target,
+            "/v1.41/images/create?fromImage=127.0.0.1%3A5000%2Ftug%2Fbusybox&tag=1&platform=linux%2Famd64"
+        );
+        assert_eq!(r.header("x-registry-auth"), Some(auth.encode().as_str()));
+        assert!(r.body.is_empty());
+
+        // Anonymous: no header at all; a Docker Hub short name is fully qualified.
+        let opts = PullOptions::new("alpine").unwrap();
+        fake.client
+            .pull_image(&opts)
+            .await
+            .unwrap()
+            .finish()
+            .await
+            .unwrap();
+        let r = fake.requests().pop().unwrap();
+        assert_eq!(
+            r.target,
+            "/v1.41/images/create?fromImage=docker.io%2Flibrary%2Falpine&tag=latest"
+        );
+        assert_eq!(r.header("x-registry-auth"), None);
+    }
+
+    #[tokio::test]
+    async fn registry_failures_before_and_inside_the_stream_are_typed() {
+        let fake = Fake::start(|r| {
+            if r.target.contains("docker-style") {
+                json(
+                    "500 Internal Server Error",
+                    r#"{"message":"Head \"http://r:5000/v2/docker-style/manifests/latest\": no basic auth credentials"}"#,
+                )
+            } else if r.target.contains("podman-missing") {
+                json_lines(&[
+                    r#"{"progressDetail":{},"errorDetail":{"message":"reading manifest latest in r:5000/podman-missing: manifest unknown: manifest unknown"},"error":"x"}"#,
+                ])
+            } else {
+                json_lines(&[
+                    r#"{"status":"Trying to pull"}"#,
+                    r#"{"errorDetail":{"message":"reading manifest: unauthorized: authentication required"}}"#,
+                ])
+            }
+        });
+        let pull = |name: &'static str| {
+            let client = fake.client.clone();
+            async move {
+                match client.pull_image(&PullOptions::new(name).unwrap()).await {
+                    Ok(s) => s.finish().await.map(drop),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let e = pull("r:5000/docker-style").await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Auth { registry, .. } if registry == "r:5000"),
+            "{e:?}"
+        );
+        let e = pull("r:5000/podman-missing").await.unwrap_err();
+        assert!(e.is_not_found(), "{e:?}");
+        let mut s = fake
+            .client
+            .pull_image(&PullOptions::new("r:5000/podman-auth").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            s.next_item().await.unwrap().unwrap().status,
+            "Trying to pull"
+        );
+        let e = s.next_item().await.unwrap_err();
+        assert!(e.is_unauthorized(), "{e:?}");
+        assert!(e.to_string().contains("r:5000"), "{e}");
+        assert!(
+            s.next_item().await.unwrap().is_none(),
+            "the stream ends after an error"
+        );
+    }
+
+    #[tokio::test]
+    async fn push_sends_the_tag_apart_and_always_an_auth_header() {
+        let fake = Fake::start(|_| {
+            json_lines(&[
+                r#"{"status":"The push refers to repository [r:5000/tug/x]"}"#,
+                r#"{"progressDetail":{},"aux":{"Tag":"t1","Digest":"sha256:abc","Size":527}}"#,
+            ])
+        });
+        let digest = fake
+            .client
+            .push_image("r:5000/tug/x:t1", &PushOptions::new())
+            .await
+            .unwrap()
+            .digest()
+            .await
+            .unwrap();
+        assert_eq!(digest.as_deref(), Some("sha256:abc"));
+        let auth = RegistryAuth::basic("u", "p");
+        fake.client
+            .push_image(
+                "r:5000/tug/x",
+                &PushOptions::new().tag("t2").auth(Some(auth.clone())),
+            )
+            .await
+            .unwrap()
+            .finish()
+            .await
+            .unwrap();
+        let reqs = fake.requests();
+        assert_eq!(reqs[0].method, "POST");
+        assert_eq!(reqs[0].target, "/v1.41/images/r:5000%2Ftug%2Fx/push?tag=t1");
+        assert_eq!(reqs[0].header("x-registry-auth"), Some(EMPTY_AUTH));
+        assert_eq!(reqs[1].target, "/v1.41/images/r:5000%2Ftug%2Fx/push?tag=t2");
+        assert_eq!(
+            reqs[1].header("x-registry-auth"),
+            Some(auth.encode().as_str())
+        );
+    }
+
+    #[tokio::test]
+    async fn import_streams_the_tar_in_bounded_chunks() {
+        let fake = Fake::start(|_| {
+            json_lines(&[r#"{"status":"sha256:4c8a","progressDetail":{},"id":"sha256:4c8a"}"#])
+        });
+        // 3 MiB produced by a reader: it reaches the engine chunked, never as one piece.
+        let data: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let opts = ImportOptions::named("tug/imported:t1")
+            .change("ENV A=b c")
+            .change(r#"ENTRYPOINT ["/bin/sh"]"#)
+            .message("m");
+        let id = fake
+            .client
+            .import_image(std::io::Cursor::new(data.clone()), &opts)
+            .await
+            .unwrap()
+            .image_id()
+            .await
+            .unwrap();
+        assert_eq!(id.as_deref(), Some("sha256:4c8a"));
+        let r = fake.requests().pop().unwrap();
+        assert_eq!(
+            r.target,
+            "/v1.41/images/create?fromSrc=-&repo=tug%2Fimported%3At1&message=m&changes=ENV%20A%3Db%20c&changes=ENTRYPOINT%20%5B%22%2Fbin%2Fsh%22%5D"
+        );
+        assert_eq!(r.header("content-type"), Some("application/x-tar"));
+        assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+        assert!(r.body == data, "the body arrives intact");
+        assert!(r.chunks.len() > 1, "{:?}", r.chunks);
+        assert!(r.chunks.iter().all(|&c| c <= 1024 * 1024), "{:?}", r.chunks);
+    }
+
+    #[tokio::test]
+    async fn build_sends_its_options_and_registry_config() {
+        let fake = Fake::start(|_| {
+            json_lines(&[
+                r#"{"stream":"Step 1/1 : FROM busybox"}"#,
+                r#"{"aux":{"ID":"sha256:90fd"}}"#,
+                r#"{"stream":"Successfully built 90fd\n"}"#,
+            ])
+        });
+        let mut opts = BuildOptions::tagged("app:1").build_arg("V", "1");
+        opts.tags.push("app:latest".into());
+        opts.platform = Some("linux/arm64".into());
+        opts.registry_auths
+            .insert("docker.io".into(), RegistryAuth::basic("hub", "secret"));
+        let id = fake
+            .client
+            .build_image(std::io::Cursor::new(b"context".to_vec()), &opts)
+            .await
+            .unwrap()
+            .image_id()
+            .await
+            .unwrap();
+        assert_eq!(id.as_deref(), Some("sha256:90fd"));
+        let r = fake.requests().pop().unwrap();
+        assert_eq!(r.method, "POST");
+        assert_eq!(
+            r.target,
+            "/v1.41/build?t=app%3A1&t=app%3Alatest&platform=linux%2Farm64&rm=1&buildargs=%7B%22V%22%3A%221%22%7D"
+        );
+        assert_eq!(r.header("content-type"), Some("application/x-tar"));
+        assert_eq!(r.body, b"context");
+        let config = r.header("x-registry-config").unwrap();
+        let decoded: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE, config).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(decoded["https://index.docker.io/v1/"]["username"], "hub");
+    }
+
+    #[tokio::test]
+    async fn inspect_list_tag_remove_requests() {
+        let fake = Fake::start(|r| match (r.method.as_str(), r.target.as_str()) {
+            ("GET", t) if t.contains("/missing/json") => json(
+                "404 Not Found",
+                r#"{"message":"No such image: missing:latest"}"#,
+            ),
+            ("GET", t) if t.ends_with("/json") => json(
+                "200 OK",
+                r#"{"Id":"sha256:1","RepoTags":["a:1"],"Config":{"Entrypoint":"/x"}}"#,
+            ),
+            ("GET", _) => json("200 OK", r#"[{"Id":"sha256:1","RepoTags":null}]"#),
+            ("POST", _) => b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            _ => json("200 OK", r#"[{"Untagged":"a:1"},{"Deleted":"sha256:1"}]"#),
+        });
+        let c = &fake.client;
+        let i = c.inspect_image("r:5000/a:1").await.unwrap();
+        assert_eq!(i.config.entrypoint, ["/x"]);
+        assert!(!c.image_exists("missing").await.unwrap());
+        let l = c
+            .list_images(
+                &ListImagesOptions::new()
+                    .reference("a")
+                    .label("k=v")
+                    .dangling(false),
+            )
+            .await
+            .unwrap();
+        assert!(l[0].repo_tags.is_empty());
+        c.tag_image("sha256:1", "r:5000/b").await.unwrap();
+        let d = c
+            .remove_image("a:1", RemoveImageOptions::force().noprune(true))
+            .await
+            .unwrap();
+        assert_eq!(d.len(), 2);
+        let targets: Vec<String> = fake
+            .requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.target))
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                "GET /v1.41/images/r:5000%2Fa:1/json",
+                "GET /v1.41/images/missing/json",
+                "GET /v1.41/images/json?filters=%7B%22dangling%22%3A%5B%22false%22%5D%2C%22label%22%3A%5B%22k%3Dv%22%5D%2C%22reference%22%3A%5B%22a%22%5D%7D",
+                "POST /v1.41/images/sha256:1/tag?repo=r%3A5000%2Fb&tag=latest",
+                "DELETE /v1.41/images/a:1?force=1&noprune=1",
+            ]
+        );
+    }
+}
