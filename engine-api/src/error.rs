@@ -308,7 +308,9 @@ impl Error {
     /// The engine's own message, for errors that carry one.
     pub fn engine_message(&self) -> Option<&str> {
         match self {
-            Error::Engine { message, .. } | Error::Stream { message } => Some(message),
+            Error::Engine { message, .. }
+            | Error::Stream { message }
+            | Error::Auth { message, .. } => Some(message),
             _ => None,
         }
     }

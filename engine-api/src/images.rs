@@ -45,7 +45,7 @@ use std::time::Duration;
 use futures_core::Stream;
 use http::header::HeaderName;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::AsyncRead;
 
@@ -57,6 +57,7 @@ use crate::containers::HealthConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::filters::Filters;
 use crate::reference::{registry_of, ImageRef, ReferenceError};
+use crate::serde_util::{null_as_default, string_or_list};
 use crate::stream::JsonStream;
 use crate::transport::raw::{BodyReader, RawBody};
 
@@ -319,31 +320,6 @@ pub type ImportProgress = BuildProgress;
 
 /// The messages of a load are build-shaped (`stream` says what was loaded).
 pub type LoadProgress = BuildProgress;
-
-fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-/// A list of strings that Podman sometimes sends as one string (`Entrypoint`, `Cmd`); a single
-/// string is a one-element list, as Docker's own decoding has it.
-fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match Option::<Either>::deserialize(d)? {
-        None => Vec::new(),
-        Some(Either::One(s)) if s.is_empty() => Vec::new(),
-        Some(Either::One(s)) => vec![s],
-        Some(Either::Many(v)) => v,
-    })
-}
 
 // ---------------------------------------------------------------------------------------------
 // Options

@@ -221,10 +221,10 @@ async fn remove_all(client: &Client, items: Vec<Item>) {
 }
 
 async fn remove_image(client: &Client, reference: &str) -> engine_api::Result<()> {
-    // Images are removed through the API's DELETE, without depending on the images module's
-    // shape: a plain request is enough here.
-    let _ = (client, reference);
-    Ok(())
+    client
+        .remove_image(reference, engine_api::images::RemoveImageOptions::force())
+        .await
+        .map(drop)
 }
 
 impl Drop for Cleanup {
