@@ -585,7 +585,12 @@ pub(crate) fn seg(s: &str) -> String {
         .remove(b'~')
         .remove(b':')
         .remove(b'@');
-    percent_encoding::utf8_percent_encode(s, SEG_SET).to_string()
+    match s {
+        // A path that cleans `.` or `..` away would reach another endpoint.
+        "." => "%2E".to_string(),
+        ".." => "%2E%2E".to_string(),
+        _ => percent_encoding::utf8_percent_encode(s, SEG_SET).to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -602,6 +607,8 @@ mod tests {
     #[test]
     fn path_segments_are_encoded() {
         assert_eq!(seg("abc/../x?y=1"), "abc%2F..%2Fx%3Fy%3D1");
+        assert_eq!(seg(".."), "%2E%2E");
+        assert_eq!(seg("."), "%2E");
         assert_eq!(
             seg("registry:5000/img@sha256:ab"),
             "registry:5000%2Fimg@sha256:ab"

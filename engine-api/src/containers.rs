@@ -364,12 +364,21 @@ fn to_object<T: Serialize>(v: &T) -> Map<String, Value> {
 
 /// Merges `extra` into `base`: a key of `extra` replaces the key of `base` that matches it
 /// case-insensitively (so `memory: 5` from a workflow overrides the typed `Memory`), and
-/// otherwise is added under the user's spelling.
+/// otherwise is added under the user's spelling. Where both sides hold objects (`Labels`,
+/// `RestartPolicy`, …) they merge key by key, so a user's `labels:` adds to the typed labels
+/// instead of dropping them.
 pub fn merge_case_insensitive(base: &mut Map<String, Value>, extra: &Map<String, Value>) {
     for (k, v) in extra {
         let existing = base.keys().find(|bk| bk.eq_ignore_ascii_case(k)).cloned();
         let key = existing.unwrap_or_else(|| k.clone());
-        base.insert(key, v.clone());
+        match (base.get_mut(&key), v) {
+            (Some(Value::Object(inner)), Value::Object(more)) => {
+                merge_case_insensitive(inner, more)
+            }
+            _ => {
+                base.insert(key, v.clone());
+            }
+        }
     }
 }
 
@@ -869,7 +878,8 @@ impl Client {
             return self.stop_with_kill(id, signal, opts.timeout).await;
         }
         let mut q = Query::new();
-        q.opt("t", opts.timeout.map(|t| t.as_secs()));
+        // Whole seconds on the wire: round a sub-second grace up, never down to an instant kill.
+        q.opt("t", opts.timeout.map(|t| t.as_secs_f64().ceil() as u64));
         if version >= STOP_SIGNAL_SINCE {
             q.opt("signal", opts.signal.as_deref());
         }
@@ -987,6 +997,16 @@ mod tests {
         assert_eq!(body["HostConfig"]["Memory"], 536870912);
         assert!(body["HostConfig"].get("memory").is_none());
         assert_eq!(body["HostConfig"]["CPUShares"], 512);
+    }
+
+    #[test]
+    fn nested_pass_through_maps_merge_instead_of_replacing() {
+        let mut c = ContainerCreate::new("x");
+        c.config.labels.insert("tug.run".into(), "r1".into());
+        c.extra_config
+            .insert("labels".into(), json!({"team": "infra"}));
+        let body = c.body();
+        assert_eq!(body["Labels"], json!({"tug.run": "r1", "team": "infra"}));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWriteExt, ReadHalf, WriteHalf};
 
 use crate::client::{seg, Client, Query, Request, Timeout};
 use crate::error::{Error, Result};
-use crate::stream::{Framing, LogChunk, LogStream};
+use crate::stream::{Framing, LogChunk, LogStream, StreamMediaType};
 use crate::transport::raw::{RawBody, RawResponse};
 use crate::transport::Conn;
 
@@ -153,10 +153,12 @@ impl Client {
             .query(q.done())
             .timeout(Timeout::Default);
         let response = self.stream(req, RawBody::empty(), false).await?;
+        // Only a multiplexed-stream label settles it: older engines and Podman label every
+        // output stream raw-stream (see `stream::framing`), so otherwise the Tty decides.
         let tty = match (response.stream_media_type(), opts.tty) {
-            (Some(_), _) => false, // the media type decides
-            (None, Some(tty)) => tty,
-            (None, None) => self.container_tty(id).await?,
+            (Some(StreamMediaType::Multiplexed), _) => false,
+            (_, Some(tty)) => tty,
+            (_, None) => self.container_tty(id).await?,
         };
         Ok(response.into_log_stream(tty))
     }

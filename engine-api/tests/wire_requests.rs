@@ -1580,10 +1580,6 @@ async fn logs_without_a_label_follow_the_callers_tty_or_inspect() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: container_logs treats any stream media type as decisive (`(Some(_), _) => false`), \
-            so logs labelled raw-stream — every TTY container's logs on Docker, at any API version — \
-            are demultiplexed instead of passed through; raw-stream is not evidence (see \
-            stream::framing), the Tty setting (caller's hint or inspect) must decide"]
 async fn logs_labelled_raw_stream_follow_the_containers_tty() {
     let engine = FakeEngine::docker("1.43", |r| match r.path() {
         "/v1.43/containers/tty/json" => inspect_with_tty(true),
