@@ -27,6 +27,35 @@
 //!
 //! Everything is generic over the connection type (default [`Conn`]) so tests and fuzzers can
 //! drive it over in-memory streams.
+//!
+//! # Example
+//!
+//! Following a container's logs on a dedicated connection:
+//!
+//! ```no_run
+//! use engine_api::transport::raw::{self, RawOptions, RawRequest};
+//! use engine_api::transport::Conn;
+//!
+//! # async fn run() -> engine_api::Result<()> {
+//! let socket = tokio::net::UnixStream::connect("/var/run/docker.sock")
+//!     .await
+//!     .expect("docker socket");
+//! let options = RawOptions::new("unix:///var/run/docker.sock")
+//!     .idle_timeout(Some(std::time::Duration::from_secs(300)));
+//! let request = RawRequest::get("/v1.41/containers/web/logs?follow=1&stdout=1&stderr=1");
+//! let response = raw::send(Conn::Unix(socket), request, &options)
+//!     .await?
+//!     .error_for_status()
+//!     .await?;
+//! // `tty` is the container's Config.Tty; a multiplexed-stream media type overrides it.
+//! let mut logs = response.into_log_stream(false);
+//! while let Some(chunk) = logs.next_chunk_ref().await? {
+//!     // chunk.stream is Stdout or Stderr; chunk.data borrows the read buffer.
+//!     let _ = (chunk.stream, chunk.data.len());
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use std::fmt;
 use std::future::{poll_fn, Future};
