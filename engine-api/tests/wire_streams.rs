@@ -660,3 +660,67 @@ async fn the_stream_trait_and_the_inherent_method_agree() {
     );
     engine.finish().await;
 }
+
+#[tokio::test]
+async fn small_frames_are_gathered_in_order_and_large_ones_sliced() {
+    // Owned chunks gather consecutive small payloads of one stream; the sequence of streams
+    // and bytes is exactly the frames' sequence, whichever API reads it.
+    let mut list: Vec<(u8, Vec<u8>)> = Vec::new();
+    for i in 0..300u32 {
+        let stream = if i % 7 < 5 { 1 } else { 2 };
+        let len = if i % 50 == 0 {
+            3000
+        } else {
+            (i % 60) as usize + 1
+        };
+        list.push((stream, vec![b'a' + (i % 26) as u8; len]));
+    }
+    let refs: Vec<(u8, &[u8])> = list.iter().map(|(t, p)| (*t, &p[..])).collect();
+    let body = frames(&refs);
+    // Expected: runs of the same stream merged.
+    let mut expected: Vec<(StreamKind, Vec<u8>)> = Vec::new();
+    for (t, p) in &list {
+        let s = if *t == 1 {
+            StreamKind::Stdout
+        } else {
+            StreamKind::Stderr
+        };
+        match expected.last_mut() {
+            Some((last, bytes)) if *last == s => bytes.extend_from_slice(p),
+            _ => expected.push((s, p.clone())),
+        }
+    }
+    let merge = |chunks: Vec<(StreamKind, Vec<u8>)>| {
+        let mut out: Vec<(StreamKind, Vec<u8>)> = Vec::new();
+        for (s, d) in chunks {
+            assert!(!d.is_empty());
+            match out.last_mut() {
+                Some((last, bytes)) if *last == s => bytes.extend_from_slice(&d),
+                _ => out.push((s, d)),
+            }
+        }
+        out
+    };
+    let pieces: Vec<&[u8]> = body.chunks(77).collect();
+    let mut response = head_200(&[MUX, "Transfer-Encoding: chunked"]);
+    response.extend(chunked(&pieces));
+    let engine = FakeEngine::start(vec![
+        vec![Act::Write(response.clone())],
+        vec![Act::Write(response)],
+    ]);
+
+    let mut logs = logs_request(&engine, false).await;
+    let mut owned = Vec::new();
+    while let Some(c) = logs.next_chunk().await.unwrap() {
+        owned.push((c.stream, c.data.to_vec()));
+    }
+    let mut logs = logs_request(&engine, false).await;
+    let mut borrowed = Vec::new();
+    while let Some(c) = logs.next_chunk_ref().await.unwrap() {
+        borrowed.push((c.stream, c.data.to_vec()));
+    }
+    assert!(owned.len() < borrowed.len(), "small frames were gathered");
+    assert_eq!(merge(owned), expected);
+    assert_eq!(merge(borrowed), expected);
+    engine.finish().await;
+}

@@ -6,8 +6,9 @@
 //!
 //! * [`LogStream::next_chunk_ref`] lends each chunk out of the read buffer until the next
 //!   call: no allocation and no reference count per chunk;
-//! * [`LogStream::next_chunk`] gives owned [`LogChunk`]s (zero-copy [`Bytes`](bytes::Bytes)
-//!   slices of the buffer: one reference count each);
+//! * [`LogStream::next_chunk`] gives owned [`LogChunk`]s: large payloads as zero-copy
+//!   [`Bytes`](bytes::Bytes) slices of the buffer, small ones (log lines) gathered with their
+//!   already-buffered neighbours of the same stream;
 //! * the [`Stream`] implementation, to compose with `futures` combinators.
 //!
 //! The body is read only when the consumer asks for the next chunk (backpressure reaches the
@@ -19,6 +20,7 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use bytes::BytesMut;
 use futures_core::Stream;
 use tokio::io::AsyncRead;
 
@@ -39,8 +41,20 @@ pub struct LogStream<R = Conn> {
     /// Bytes at the front of the body's buffer lent out by the last
     /// [`next_chunk_ref`](Self::next_chunk_ref), consumed on the next call.
     lent: usize,
+    /// A payload piece already decoded (by the look-ahead of `next_chunk`) and waiting at the
+    /// front of the body's buffer: its stream and length.
+    held: Option<(StreamKind, usize)>,
+    /// An error met by the look-ahead, reported on the next call.
+    held_error: Option<crate::Error>,
+    /// Where `next_chunk` gathers small payloads.
+    batch: BytesMut,
     done: bool,
 }
+
+/// Payloads smaller than this are gathered by [`LogStream::next_chunk`] rather than sliced.
+const SMALL_PAYLOAD: usize = 256;
+/// The most bytes gathered into one chunk.
+const MAX_BATCH: usize = 64 * 1024;
 
 /// A piece of output borrowed from the stream's read buffer (see [`LogStream::next_chunk_ref`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +72,9 @@ impl<R: AsyncRead + Unpin> LogStream<R> {
             body,
             decoder: LogDecoder::new(framing),
             lent: 0,
+            held: None,
+            held_error: None,
+            batch: BytesMut::new(),
             done: false,
         }
     }
@@ -72,8 +89,14 @@ impl<R: AsyncRead + Unpin> LogStream<R> {
         &mut self.body
     }
 
-    /// The next chunk of output; `Ok(None)` at the end. The data is a zero-copy slice of the
-    /// read buffer that the caller may keep.
+    /// The next chunk of output; `Ok(None)` at the end. The caller owns the data.
+    ///
+    /// A payload of 256 bytes or more is a zero-copy slice of the read buffer. Small payloads
+    /// (log lines: engines send one frame per line) are gathered instead: the chunk holds the
+    /// payloads of consecutive frames of the same stream that are *already buffered* (up to
+    /// 64 KiB; it never waits for more), copied once. One small copy costs less than a
+    /// reference-counted slice per line, and the consumer handles one chunk per batch. Order
+    /// between stdout and stderr is kept: a batch ends where the stream changes.
     ///
     /// # Errors
     ///
@@ -86,14 +109,56 @@ impl<R: AsyncRead + Unpin> LogStream<R> {
 
     /// Poll form of [`next_chunk`](Self::next_chunk).
     pub fn poll_next_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<LogChunk>>> {
-        Poll::Ready(match ready!(self.poll_step(cx)) {
-            Ok(Some((stream, len))) => Ok(Some(LogChunk {
+        let (stream, len) = match ready!(self.poll_step(cx)) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Poll::Ready(Ok(None)),
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if len >= SMALL_PAYLOAD {
+            return Poll::Ready(Ok(Some(LogChunk {
                 stream,
                 data: self.body.take(len),
-            })),
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
-        })
+            })));
+        }
+        if self.batch.capacity() < MAX_BATCH {
+            // Reuses the previous batch's allocation once the consumer has dropped it.
+            self.batch.reserve(MAX_BATCH);
+        }
+        self.batch.extend_from_slice(self.body.front(len));
+        self.body.consume(len);
+        // Look ahead in what is buffered, without reading.
+        while self.batch.len() < MAX_BATCH {
+            let Ok(Some(available)) = self.body.buffered_data() else {
+                // The end, or an error that the next read reports again.
+                break;
+            };
+            match self.decoder.step(self.body.front(available)) {
+                Ok(Step::Payload {
+                    stream: next,
+                    start,
+                    len,
+                }) => {
+                    self.body.consume(start);
+                    if next == stream && len < SMALL_PAYLOAD && self.batch.len() + len <= MAX_BATCH
+                    {
+                        self.batch.extend_from_slice(self.body.front(len));
+                        self.body.consume(len);
+                    } else {
+                        self.held = Some((next, len));
+                        break;
+                    }
+                }
+                Ok(Step::NeedMore) => self.body.consume(available),
+                Err(e) => {
+                    self.held_error = Some(e);
+                    break;
+                }
+            }
+        }
+        Poll::Ready(Ok(Some(LogChunk {
+            stream,
+            data: self.batch.split().freeze(),
+        })))
     }
 
     /// The next chunk of output borrowed from the read buffer, valid until the next call;
@@ -123,6 +188,13 @@ impl<R: AsyncRead + Unpin> LogStream<R> {
         if self.lent > 0 {
             self.body.consume(self.lent);
             self.lent = 0;
+        }
+        if let Some(held) = self.held.take() {
+            return Poll::Ready(Ok(Some(held)));
+        }
+        if let Some(e) = self.held_error.take() {
+            self.done = true;
+            return Poll::Ready(Err(e));
         }
         loop {
             if self.done {

@@ -1322,6 +1322,19 @@ impl<R: AsyncRead + Unpin> BodyReader<R> {
         }
     }
 
+    /// The body data already buffered at the front, without reading: `Ok(None)` if none is
+    /// (more must be read, or the body ended).
+    #[inline]
+    pub(crate) fn buffered_data(&mut self) -> Result<Option<usize>> {
+        if self.finished {
+            return Ok(None);
+        }
+        match self.decoder.prepare(&self.buf, &mut self.pos)? {
+            Prepared::Data(n) => Ok(Some(n)),
+            Prepared::NeedMore | Prepared::End => Ok(None),
+        }
+    }
+
     /// Makes body data available at the front; `Ok(0)` at the end of the body.
     #[inline]
     pub(crate) fn poll_available(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize>> {
