@@ -106,6 +106,10 @@ fn component_ok(c: &str) -> bool {
             i += 1;
         }
         let sep = &c[start..i];
+        if sep.is_empty() {
+            // Neither a name character nor a separator.
+            return false;
+        }
         let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
         if !ok {
             return false;
@@ -143,5 +147,7 @@ mod tests {
         assert!(check("a//b").is_err());
         assert!(check("alpine@sha256:xyz").is_err());
         assert!(check("-alpine").is_err());
+        assert!(check("alp ine").is_err());
+        assert!(check("a$b").is_err());
     }
 }

@@ -235,6 +235,7 @@ impl Checker<'_> {
 
     fn container_env(&mut self, node: &Node, path: &str) -> Vec<super::super::model::EnvVar> {
         let env = self.env(node, path);
+        let saved = self.step_env.len();
         for (i, e) in env.iter().enumerate() {
             let field = if node.as_seq().is_some() {
                 index(path, i)
@@ -242,7 +243,10 @@ impl Checker<'_> {
                 join(path, &e.name)
             };
             self.defer(&e.value, &field, RefKind::Plain);
+            // Later entries may use earlier ones.
+            self.step_env.push(e.name.clone());
         }
+        self.step_env.truncate(saved);
         env
     }
 

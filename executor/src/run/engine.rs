@@ -1,0 +1,200 @@
+//! The run's view of the container engine: a lazily connected client, the labels every
+//! created object carries, and the registry of what this run created, so that teardown can
+//! stop and remove it on every path (success, failure, timeout, interrupt).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use engine_api::containers::{RemoveOptions, StopOptions};
+use engine_api::{Client, Endpoint};
+use tokio::sync::OnceCell;
+
+/// Label: the run id.
+pub const LABEL_RUN: &str = "tug.run";
+/// Label: the workflow's name.
+pub const LABEL_WORKFLOW: &str = "tug.workflow";
+/// Label: the step id (empty for the DAG-level container).
+pub const LABEL_STEP: &str = "tug.step";
+/// Label: the pid of the tug process that created it (for `tug gc`).
+pub const LABEL_PID: &str = "tug.pid";
+/// Label: set on containers the user asked to keep (`keep_container`, docker.run without
+/// `auto_remove`); `tug gc` leaves them.
+pub const LABEL_KEEP: &str = "tug.keep";
+
+/// Why the engine could not be used.
+#[derive(Debug, Clone)]
+pub struct EngineUnavailable {
+    /// The message (endpoint and what to check).
+    pub message: String,
+}
+
+/// Something this run created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Created {
+    pub(crate) id: String,
+    pub(crate) what: String,
+    pub(crate) stop_signal: Option<String>,
+    pub(crate) grace: Duration,
+    pub(crate) keep: bool,
+}
+
+/// The engine for one run.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    endpoint: Result<Endpoint, String>,
+    client: OnceCell<Client>,
+    created: Mutex<Vec<Created>>,
+    pub(crate) run_id: String,
+    pub(crate) workflow: String,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        endpoint: Result<Endpoint, String>,
+        run_id: String,
+        workflow: String,
+    ) -> Engine {
+        Engine {
+            endpoint,
+            client: OnceCell::new(),
+            created: Mutex::new(Vec::new()),
+            run_id,
+            workflow,
+        }
+    }
+
+    /// The endpoint URL, for the record.
+    pub(crate) fn url(&self) -> Option<String> {
+        self.endpoint.as_ref().ok().map(|e| e.url.clone())
+    }
+
+    /// The client, connecting (and negotiating) on first use.
+    pub(crate) async fn client(&self) -> Result<&Client, EngineUnavailable> {
+        self.client
+            .get_or_try_init(|| async {
+                let endpoint = self.endpoint.clone().map_err(|m| EngineUnavailable {
+                    message: m.to_string(),
+                })?;
+                let client = Client::new(endpoint).map_err(|e| EngineUnavailable {
+                    message: chain(&e),
+                })?;
+                client.identity().await.map_err(|e| EngineUnavailable {
+                    message: chain(&e),
+                })?;
+                Ok(client)
+            })
+            .await
+    }
+
+    /// The client if it was connected already (teardown never connects).
+    pub(crate) fn connected(&self) -> Option<&Client> {
+        self.client.get()
+    }
+
+    /// Labels for an object of this run (`step` empty for run-level objects).
+    pub(crate) fn labels(&self, step: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (LABEL_RUN.to_string(), self.run_id.clone()),
+            (LABEL_WORKFLOW.to_string(), self.workflow.clone()),
+            (LABEL_STEP.to_string(), step.to_string()),
+            (LABEL_PID.to_string(), std::process::id().to_string()),
+        ])
+    }
+
+    /// Records a created container; teardown will stop (with `stop_signal`, then SIGKILL after
+    /// `grace`) and remove it unless `keep`.
+    pub(crate) fn register(&self, created: Created) {
+        self.created.lock().unwrap().push(created);
+    }
+
+    /// Forgets a container that was removed already.
+    pub(crate) fn forget(&self, id: &str) {
+        self.created.lock().unwrap().retain(|c| c.id != id);
+    }
+
+    /// Stops and removes one container of this run (unless kept), then forgets it.
+    /// `kill` skips the grace period.
+    pub(crate) async fn dispose(&self, id: &str, kill: bool) -> Result<(), String> {
+        let entry = self
+            .created
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|c| c.id == id)
+            .cloned();
+        let Some(entry) = entry else { return Ok(()) };
+        let result = match self.connected() {
+            Some(client) => stop_and_remove(client, &entry, kill).await,
+            None => Ok(()),
+        };
+        self.forget(id);
+        result
+    }
+
+    /// Stops and removes everything this run created, newest first. Returns the failures.
+    pub(crate) async fn teardown(&self, kill: bool) -> Vec<String> {
+        let all: Vec<Created> = std::mem::take(&mut *self.created.lock().unwrap());
+        let Some(client) = self.connected() else {
+            return Vec::new();
+        };
+        let mut errors = Vec::new();
+        // Stop them all at once: each may take its grace period.
+        let jobs = all
+            .iter()
+            .rev()
+            .map(|c| async move { (c, stop_and_remove(client, c, kill).await) });
+        for (c, r) in futures_util::future::join_all(jobs).await {
+            if let Err(e) = r {
+                errors.push(format!("{} ({}): {e}", c.what, short(&c.id)));
+            }
+        }
+        errors
+    }
+}
+
+/// Stops a container with its signal and grace period (or kills it), then removes it unless
+/// it is to be kept. A container already gone is fine.
+async fn stop_and_remove(client: &Client, c: &Created, kill: bool) -> Result<(), String> {
+    let ok = |r: engine_api::Result<()>| match r {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_not_found() || e.is_not_modified() => Ok(()),
+        Err(e) => Err(chain(&e)),
+    };
+    if c.keep {
+        let opts = StopOptions {
+            timeout: Some(if kill { Duration::ZERO } else { c.grace }),
+            signal: c.stop_signal.clone(),
+        };
+        return ok(client.stop_container(&c.id, &opts).await);
+    }
+    if !kill {
+        let opts = StopOptions {
+            timeout: Some(c.grace),
+            signal: c.stop_signal.clone(),
+        };
+        // A failed stop still ends in the forced removal below.
+        let _ = client.stop_container(&c.id, &opts).await;
+    }
+    ok(client.remove_container(&c.id, RemoveOptions::force()).await)
+}
+
+/// An error with its causes, on one line.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let t = cause.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        source = cause.source();
+    }
+    s
+}
+
+/// The first 12 characters of an id.
+pub(crate) fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
