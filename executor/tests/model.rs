@@ -379,3 +379,42 @@ fn diagnostics_carry_position_and_field() {
     assert!(first.is_error());
     assert_eq!(d.error_count(), 1);
 }
+
+#[test]
+fn a_child_scope_is_evaluated_with_the_params_its_parent_passes() {
+    let host = env(&[]);
+    let src = "\
+steps:
+  - name: fan
+    parallel: [python:3.10, python:3.11]
+    action: dag.run
+    with:
+      dag: run-tests
+      params: {IMAGE: \"${ITEM}\"}
+---
+name: run-tests
+params:
+  - IMAGE: \"\"
+env:
+  - LABEL: img-${IMAGE}
+steps:
+  - name: test
+    container:
+      image: ${IMAGE}
+    run: python -m pytest tests/
+";
+    let wf = load_str(src, "wf.yaml", &opts(&host)).unwrap().workflow;
+    let child = &wf.sub_workflows["run-tests"];
+    let scope = child.scope_with_params(&[("IMAGE".into(), "python:3.11".into())], &host);
+    assert_eq!(scope.get("LABEL"), Some("img-python:3.11"));
+    let Some(Container::Image(c)) = &child.steps[0].container else {
+        panic!()
+    };
+    let r = c.resolve(&scope, &host, &child.working_dir, &[]).unwrap();
+    assert_eq!(r.image, "python:3.11");
+    // Without the parent's value the image is empty, which resolution reports.
+    let empty = c
+        .resolve(&child.scope, &host, &child.working_dir, &[])
+        .unwrap_err();
+    assert_eq!(empty[0].message(), "the image name is empty");
+}

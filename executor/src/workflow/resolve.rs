@@ -191,3 +191,41 @@ impl ImageContainer {
         })
     }
 }
+
+impl super::model::Workflow {
+    /// The workflow's scope evaluated again with other parameter values: what a `dag.run`
+    /// child (whose params its parent sets) or a re-run with new command-line parameters sees.
+    /// Params first (overrides win over defaults), then `env` in order with the process
+    /// environment as fallback, then params again so that they win over `env`.
+    pub fn scope_with_params(&self, overrides: &[(String, String)], host: &dyn Host) -> Scope {
+        let os = |n: &str| host.var(n);
+        let mut scope = Scope::new();
+        let mut params = Vec::with_capacity(self.params.len());
+        for p in &self.params {
+            let value = match overrides.iter().find(|(k, _)| k == &p.name) {
+                Some((_, v)) => v.clone(),
+                None => match &p.default {
+                    Some(d) => expand::expand(&d.raw, &scope, Some(&os), Escapes::Literal).text,
+                    None => String::new(),
+                },
+            };
+            params.push((p.name.clone(), value));
+        }
+        for (k, v) in overrides {
+            if !params.iter().any(|(n, _)| n == k) {
+                params.push((k.clone(), v.clone()));
+            }
+        }
+        for (k, v) in &params {
+            scope.set_param(k, v);
+        }
+        for e in &self.env {
+            let v = expand::expand(&e.value.raw, &scope, Some(&os), Escapes::Literal).text;
+            scope.set(&e.name, v);
+        }
+        for (k, v) in &params {
+            scope.set_param(k, v);
+        }
+        scope
+    }
+}
