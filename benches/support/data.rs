@@ -57,7 +57,7 @@ pub fn frames(total_payload: usize, sizes: &[usize], seed: u64) -> Frames {
     let share = total_payload / sizes.len();
     let mut order: Vec<usize> = Vec::new();
     for (i, &s) in sizes.iter().enumerate() {
-        order.extend(std::iter::repeat(i).take(share.div_ceil(s)));
+        order.extend((0..share.div_ceil(s)).map(|_| i));
     }
     for i in (1..order.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
@@ -73,7 +73,7 @@ pub fn frames(total_payload: usize, sizes: &[usize], seed: u64) -> Frames {
     let mut spans = Vec::with_capacity(order.len());
     let mut payload = 0;
     for &i in &order {
-        let stream = if rng.next_u64() % 8 == 0 { 2 } else { 1 };
+        let stream = if rng.next_u64() & 7 == 0 { 2 } else { 1 };
         let start = wire.len();
         encode_frame(stream, &templates[i], &mut wire);
         spans.push((start, wire.len() - start));
