@@ -107,7 +107,7 @@ const READERS: [(Runtime, Api, &str); 6] = [
     (
         Runtime::CurrentThread,
         Api::Owned,
-        "current-thread, next_chunk (owned Bytes)",
+        "current-thread, next_chunk (owned)",
     ),
     (
         Runtime::MultiBlockOn,
