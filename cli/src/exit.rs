@@ -5,12 +5,10 @@ pub const SUCCESS: u8 = 0;
 /// A step (or the command) failed.
 pub const FAILURE: u8 = 1;
 /// The workflow or the command line is invalid.
-#[allow(dead_code)]
 pub const USAGE: u8 = 2;
 /// The container engine could not be reached.
 pub const ENGINE_UNREACHABLE: u8 = 3;
 /// Interrupted (Ctrl-C).
-#[allow(dead_code)]
 pub const INTERRUPTED: u8 = 130;
 
 /// The exit code for an error that ended a command.

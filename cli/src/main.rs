@@ -6,6 +6,7 @@
 mod engine;
 mod exit;
 mod report;
+mod start;
 mod workflow;
 
 use std::process::ExitCode;
@@ -26,6 +27,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a workflow: each step in its container (or on the host), with live output, a
+    /// record of the run, and every container removed at the end.
+    ///
+    /// Examples:
+    ///   tug start workflow.yaml
+    ///   tug start workflow.yaml -- IMAGE=busybox:latest
+    ///   DAGU_CONTAINER_RUNTIME=podman tug start workflow.yaml
+    #[command(visible_alias = "run")]
+    Start(start::StartArgs),
     /// Check workflow files and print every problem with its file, line and column.
     ///
     /// Examples:
@@ -72,6 +82,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Engine(cmd) => engine::run(cmd).await,
+            Command::Start(args) => start::start(args).await,
             Command::Validate { files } => workflow::validate(&files),
             Command::Dry { file, params, rest } => {
                 let all: Vec<String> = params.into_iter().chain(rest).collect();

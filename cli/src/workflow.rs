@@ -53,7 +53,7 @@ pub fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {
     })
 }
 
-fn print_load_error(e: &LoadError) {
+pub fn print_load_error(e: &LoadError) {
     match e.diagnostics() {
         Some(d) => eprint!("{}", d.render()),
         None => crate::report::error(&anyhow::Error::new(ErrorChain(

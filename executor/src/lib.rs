@@ -9,4 +9,4 @@
 
 pub mod workflow;
 
-// The runner (issue 5) is declared here: `pub mod run;`
+pub mod run;

@@ -34,7 +34,10 @@ pub(crate) async fn ensure_image(
         match client.inspect_image(image).await {
             Ok(i) => Ok(platform.is_none_or(|p| platform_matches(p, &i.os, &i.architecture))),
             Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(StepFailure::engine(format!("cannot inspect image {image}"), &e)),
+            Err(e) => Err(StepFailure::engine(
+                format!("cannot inspect image {image}"),
+                &e,
+            )),
         }
     };
     match policy {
@@ -69,7 +72,6 @@ pub(crate) async fn ensure_image(
                 e.message
             ))),
         },
-        _ => pull(run, client, step, image, platform).await,
     }
 }
 
@@ -315,7 +317,10 @@ pub(crate) async fn exec_in(
     exec.user = settings.user.clone();
     exec.working_dir = settings.working_dir.clone();
     let exec_id = client.create_exec(container, &exec).await.map_err(|e| {
-        StepFailure::engine(format!("cannot create an exec in container {container}"), &e)
+        StepFailure::engine(
+            format!("cannot create an exec in container {container}"),
+            &e,
+        )
     })?;
     let work = async {
         let attached = client
@@ -341,7 +346,9 @@ pub(crate) async fn exec_in(
             let signal = if why == Interrupt::Kill {
                 "KILL"
             } else {
-                stop_signal.map(|s| s.trim_start_matches("SIG")).unwrap_or("TERM")
+                stop_signal
+                    .map(|s| s.trim_start_matches("SIG"))
+                    .unwrap_or("TERM")
             };
             stop_exec(run, client, container, &token, signal).await;
             if why != Interrupt::Kill {
@@ -379,7 +386,10 @@ async fn stop_exec(run: &RunCtx, client: &Client, container: &str, token: &str, 
         run.events
             .notice(
                 None,
-                format!("cannot stop the step's processes in {container}: {}", chain(&e)),
+                format!(
+                    "cannot stop the step's processes in {container}: {}",
+                    chain(&e)
+                ),
             )
             .await;
     }

@@ -64,11 +64,6 @@ impl Engine {
         }
     }
 
-    /// The endpoint URL, for the record.
-    pub(crate) fn url(&self) -> Option<String> {
-        self.endpoint.as_ref().ok().map(|e| e.url.clone())
-    }
-
     /// The client, connecting (and negotiating) on first use.
     pub(crate) async fn client(&self) -> Result<&Client, EngineUnavailable> {
         self.client
@@ -76,12 +71,12 @@ impl Engine {
                 let endpoint = self.endpoint.clone().map_err(|m| EngineUnavailable {
                     message: m.to_string(),
                 })?;
-                let client = Client::new(endpoint).map_err(|e| EngineUnavailable {
-                    message: chain(&e),
-                })?;
-                client.identity().await.map_err(|e| EngineUnavailable {
-                    message: chain(&e),
-                })?;
+                let client =
+                    Client::new(endpoint).map_err(|e| EngineUnavailable { message: chain(&e) })?;
+                client
+                    .identity()
+                    .await
+                    .map_err(|e| EngineUnavailable { message: chain(&e) })?;
                 Ok(client)
             })
             .await

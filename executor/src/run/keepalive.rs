@@ -78,7 +78,7 @@ fn elf(machine: u16, code: &[u8]) -> Vec<u8> {
     f.extend_from_slice(&0u16.to_le_bytes()); // e_shentsize
     f.extend_from_slice(&0u16.to_le_bytes()); // e_shnum
     f.extend_from_slice(&0u16.to_le_bytes()); // e_shstrndx
-    // Program header: PT_LOAD, R+X, whole file at BASE.
+                                              // Program header: PT_LOAD, R+X, whole file at BASE.
     f.extend_from_slice(&1u32.to_le_bytes());
     f.extend_from_slice(&5u32.to_le_bytes());
     f.extend_from_slice(&0u64.to_le_bytes()); // p_offset

@@ -231,7 +231,6 @@ fn credentials(wf: &Workflow, host: &dyn Host) -> Result<CredentialStore, String
                         "password": expand(password),
                     }),
                     RegistryAuth::Encoded(t) => serde_json::json!({ "auth": expand(t) }),
-                    _ => continue,
                 };
                 store
                     .insert_value(host_name, &value)
@@ -299,7 +298,10 @@ pub async fn run(
         let _ = std::fs::copy(src, dir.join("workflow.yaml"));
     }
     if let Err(e) = record::write(&dir, &initial) {
-        return setup_error(format!("cannot write the run record in {}: {e}", dir.display()));
+        return setup_error(format!(
+            "cannot write the run record in {}: {e}",
+            dir.display()
+        ));
     }
     let credentials = match credentials(&workflow, options.host.as_ref()) {
         Ok(c) => c,
@@ -317,7 +319,11 @@ pub async fn run(
         })
     };
     let ctx = RunCtx {
-        engine: engine::Engine::new(options.endpoint.clone(), run_id.clone(), workflow.name.clone()),
+        engine: engine::Engine::new(
+            options.endpoint.clone(),
+            run_id.clone(),
+            workflow.name.clone(),
+        ),
         workflow: workflow.clone(),
         events,
         cancel: internal,
@@ -347,7 +353,9 @@ pub async fn run(
         _ = ctx.cancel.reached(CancelLevel::Kill), if !kill => ctx.engine.teardown(true).await,
     };
     for e in &errors {
-        ctx.events.notice(None, format!("cleanup: cannot remove {e}")).await;
+        ctx.events
+            .notice(None, format!("cleanup: cannot remove {e}"))
+            .await;
     }
 
     let steps = ctx.record().steps;
@@ -361,7 +369,9 @@ pub async fn run(
     let engine_unreachable = matches!(&outcome, Err(f) if f.kind == FailureKind::EngineUnavailable)
         || workflow.steps.iter().zip(&steps).any(|(_, s)| {
             s.status == StepStatus::Failed
-                && s.error.as_deref().is_some_and(|e| e.starts_with(ENGINE_PREFIX))
+                && s.error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with(ENGINE_PREFIX))
         });
     ctx.update(|r| {
         r.status = status;
@@ -369,7 +379,9 @@ pub async fn run(
         r.finished_at = Some(record::now());
     });
     let duration = started.elapsed();
-    ctx.events.send(Event::RunFinished { status, duration }).await;
+    ctx.events
+        .send(Event::RunFinished { status, duration })
+        .await;
     RunSummary {
         run_id,
         dir,
@@ -404,11 +416,7 @@ fn overall(wf: &Workflow, steps: &[StepRecord]) -> RunStatus {
 }
 
 /// The DAG-level setup and the step loop.
-async fn drive(
-    ctx: &RunCtx,
-    options: &RunOptions,
-    stop: &CancelHandle,
-) -> Result<(), StepFailure> {
+async fn drive(ctx: &RunCtx, options: &RunOptions, stop: &CancelHandle) -> Result<(), StepFailure> {
     let wf = &ctx.workflow;
     let workflow_deadline = wf.timeout.map(|t| Instant::now() + t);
     let sleep_until = |d: Option<Instant>| async move {
@@ -472,8 +480,7 @@ async fn drive(
             }
             let deps = &wf.steps[i].depends;
             if let Some(&bad) = deps.iter().find(|&&d| {
-                status[d].is_final()
-                    && !step::counts_as_success(&wf.steps[d], status[d])
+                status[d].is_final() && !step::counts_as_success(&wf.steps[d], status[d])
             }) {
                 status[i] = StepStatus::Skipped;
                 let msg = format!(
@@ -502,9 +509,8 @@ async fn drive(
                     .scope
                     .with_outputs(outputs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
                 let shared = shared.clone();
-                running.push(async move {
-                    (i, step::run_step(ctx, i, scope, shared.as_ref()).await)
-                });
+                running
+                    .push(async move { (i, step::run_step(ctx, i, scope, shared.as_ref()).await) });
             }
         }
         if running.is_empty() {

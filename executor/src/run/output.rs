@@ -127,12 +127,6 @@ impl StepOutput {
         Ok(())
     }
 
-    /// Writes a line of tug's own to the step's stderr log (not to the screen).
-    pub(crate) async fn note(&mut self, line: &str) -> std::io::Result<()> {
-        self.err.write_all(line.as_bytes()).await?;
-        self.err.write_all(b"\n").await
-    }
-
     /// Flushes every file.
     pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush().await?;
@@ -212,10 +206,16 @@ mod tests {
     async fn artifact_takes_stdout() {
         let dir = tempfile::tempdir().unwrap();
         let art = dir.path().join("artifacts/reports/x.txt");
-        let mut o =
-            StepOutput::create(dir.path(), "s", "s", EventSink::none(), None, Some(art.clone()))
-                .await
-                .unwrap();
+        let mut o = StepOutput::create(
+            dir.path(),
+            "s",
+            "s",
+            EventSink::none(),
+            None,
+            Some(art.clone()),
+        )
+        .await
+        .unwrap();
         o.write(OutputStream::Stdout, Bytes::from_static(b"data"))
             .await
             .unwrap();

@@ -133,7 +133,9 @@ pub fn safe_name(name: &str) -> String {
 
 /// The directory of run `run_id` of `workflow`.
 pub fn run_dir(data: &Path, workflow: &str, run_id: &str) -> PathBuf {
-    data.join("runs").join(safe_name(workflow)).join(safe_name(run_id))
+    data.join("runs")
+        .join(safe_name(workflow))
+        .join(safe_name(run_id))
 }
 
 /// Writes `record` to `dir/status.json` atomically.

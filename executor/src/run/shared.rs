@@ -15,9 +15,7 @@ use super::container::{ensure_image, POLL};
 use super::engine::{chain, Created};
 use super::keepalive;
 use super::{RunCtx, StepFailure};
-use crate::workflow::{
-    Healthcheck, ImageContainer, MountSource, ResolvedImage, Startup, WaitFor,
-};
+use crate::workflow::{Healthcheck, ImageContainer, MountSource, ResolvedImage, Startup, WaitFor};
 
 /// How long a DAG-level container may take to become ready (Dagu's figure).
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -34,7 +32,6 @@ pub(crate) fn create_body(r: &ResolvedImage) -> ContainerCreate {
         c.host_config.mounts.push(match &m.source {
             MountSource::Bind(p) => ApiMount::bind(p.display().to_string(), &m.target, m.read_only),
             MountSource::Volume(n) => ApiMount::volume(n, &m.target, m.read_only),
-            _ => continue,
         });
     }
     for p in &r.ports {
@@ -147,7 +144,6 @@ pub(crate) async fn start(run: &RunCtx, spec: &ImageContainer) -> Result<Shared,
             }
             create.config.cmd = Some(cmd);
         }
-        _ => {}
     }
 
     let created = client.create_container(&create).await.map_err(|e| {
@@ -222,15 +218,19 @@ async fn ready(
         _ => "running".to_string(),
     };
     run.events
-        .notice(None, format!("waiting for the DAG-level container to be {what}"))
+        .notice(
+            None,
+            format!("waiting for the DAG-level container to be {what}"),
+        )
         .await;
     let podman = client.is_podman().await.unwrap_or(false);
     let check = async {
         let mut pattern_seen = log_pattern.is_none();
         let regex = match log_pattern {
-            Some(p) => Some(regex::Regex::new(p).map_err(|e| {
-                StepFailure::message(format!("invalid log_pattern {p:?}: {e}"))
-            })?),
+            Some(p) => Some(
+                regex::Regex::new(p)
+                    .map_err(|e| StepFailure::message(format!("invalid log_pattern {p:?}: {e}")))?,
+            ),
             None => None,
         };
         let mut lines = match &regex {
@@ -253,7 +253,10 @@ async fn ready(
                 return Err(not_ready(
                     client,
                     id,
-                    format!("it stopped ({}, exit code {})", state.status, state.exit_code),
+                    format!(
+                        "it stopped ({}, exit code {})",
+                        state.status, state.exit_code
+                    ),
                 )
                 .await);
             }
@@ -261,7 +264,10 @@ async fn ready(
             if ok && wait_for == WaitFor::Healthy {
                 let status = if podman {
                     // No timer runs Podman's checks here: run one through the API.
-                    client.run_healthcheck(id).await.unwrap_or(HealthStatus::Starting)
+                    client
+                        .run_healthcheck(id)
+                        .await
+                        .unwrap_or(HealthStatus::Starting)
                 } else {
                     state.health.map(|h| h.status).unwrap_or_default()
                 };
@@ -349,7 +355,10 @@ async fn not_ready(client: &Client, id: &str, why: String) -> StepFailure {
 
 /// Environment of an exec in the shared container: the step's `env`, except the names the
 /// container's own `env` sets (the container wins on clashes).
-pub(crate) fn exec_env(step_env: &[(String, String)], container_env: &[(String, String)]) -> Vec<String> {
+pub(crate) fn exec_env(
+    step_env: &[(String, String)],
+    container_env: &[(String, String)],
+) -> Vec<String> {
     step_env
         .iter()
         .filter(|(k, _)| !container_env.iter().any(|(ck, _)| ck == k))

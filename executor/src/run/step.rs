@@ -1,0 +1,594 @@
+//! One step: decide where it runs, build its command, run it, record the outcome.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Instant;
+
+use engine_api::containers::ContainerCreate;
+
+use super::container::{self, ExecSettings};
+use super::events::{Event, StepStatus};
+use super::output::{StepOutput, STDERR_TAIL_LINES};
+use super::shared::{self, Shared};
+use super::{host_step, record, FailureKind, RunCtx, StepFailure, ENGINE_PREFIX};
+use crate::workflow::{
+    expand_env, merge_env, resolve_volume, split_line, Action, CommandSpec, Container, DockerRun,
+    Escapes, Run, Scope, Shell, Step, Text, Workflow,
+};
+
+/// What a finished step hands back to the scheduler.
+#[derive(Debug)]
+pub(crate) struct StepResult {
+    pub(crate) status: StepStatus,
+    pub(crate) output: Option<(String, String)>,
+}
+
+/// True when `step` runs in the DAG-level container.
+pub(crate) fn uses_shared(wf: &Workflow, step: &Step) -> bool {
+    wf.container.is_some() && step.container.is_none() && matches!(step.action, Action::Command)
+}
+
+/// True when dependents of a step in state `status` may run.
+pub(crate) fn counts_as_success(step: &Step, status: StepStatus) -> bool {
+    match status {
+        StepStatus::Succeeded => true,
+        StepStatus::Failed => step.continue_on.failed,
+        StepStatus::Skipped => step.continue_on.skipped,
+        _ => false,
+    }
+}
+
+/// Features whose run-time support lands with a later issue; a step using them fails with a
+/// clear message rather than running half-way.
+fn unsupported(step: &Step) -> Option<&'static str> {
+    if step.parallel.is_some() {
+        return Some("parallel (fan-out) steps");
+    }
+    match step.action {
+        Action::DagRun(_) => return Some("action: dag.run"),
+        Action::HarnessRun(_) => return Some("action: harness.run"),
+        _ => {}
+    }
+    if !step.preconditions.is_empty() {
+        return Some("preconditions");
+    }
+    if step.retry_policy.is_some() {
+        return Some("retry_policy");
+    }
+    None
+}
+
+/// Runs step `i` and records it.
+pub(crate) async fn run_step(
+    ctx: &RunCtx,
+    i: usize,
+    scope: Scope,
+    shared: Option<&Shared>,
+) -> StepResult {
+    let step = &ctx.workflow.steps[i];
+    ctx.update(|r| {
+        r.steps[i].status = StepStatus::Running;
+        r.steps[i].started_at = Some(record::now());
+    });
+    ctx.events
+        .send(Event::Step {
+            step: step.id.clone(),
+            status: StepStatus::Running,
+            exit_code: None,
+            error: None,
+        })
+        .await;
+
+    let outcome = execute(ctx, step, &scope, shared).await;
+    let (mut status, exit_code, mut error, captured) = match outcome {
+        Ok(f) if f.code == 0 => (StepStatus::Succeeded, Some(0), None, f.captured),
+        Ok(f) => {
+            let mut msg = format!("exit status {}", f.code);
+            if !f.stderr_tail.is_empty() {
+                msg.push_str(&format!("\nlast lines of stderr:\n{}", f.stderr_tail));
+            }
+            (StepStatus::Failed, Some(f.code), Some(msg), None)
+        }
+        Err(f) => {
+            let status = match f.kind {
+                FailureKind::Interrupted => StepStatus::Cancelled,
+                _ => StepStatus::Failed,
+            };
+            let msg = match f.kind {
+                FailureKind::Timeout => format!(
+                    "timed out after {}s (timeout_sec)",
+                    step.timeout.map(|t| t.as_secs()).unwrap_or_default()
+                ),
+                FailureKind::EngineUnavailable => format!("{ENGINE_PREFIX}{}", f.message),
+                _ => f.message,
+            };
+            (status, None, Some(msg), None)
+        }
+    };
+    // continue_on: exit codes and mark_success.
+    if status == StepStatus::Failed {
+        let allowed = exit_code.is_some_and(|c| {
+            step.continue_on
+                .exit_codes
+                .iter()
+                .any(|&e| i64::from(e) == c)
+        });
+        if step.continue_on.mark_success && (allowed || step.continue_on.failed) {
+            status = StepStatus::Succeeded;
+        }
+    }
+    let output = match (&step.output, captured) {
+        (Some(name), Some(value)) if status == StepStatus::Succeeded => Some((name.clone(), value)),
+        _ => None,
+    };
+    if status == StepStatus::Succeeded {
+        error = None;
+    }
+    ctx.update(|r| {
+        let s = &mut r.steps[i];
+        s.status = status;
+        s.exit_code = exit_code;
+        s.error = error.clone();
+        s.finished_at = Some(record::now());
+        s.output = output.clone();
+    });
+    ctx.events
+        .send(Event::Step {
+            step: step.id.clone(),
+            status,
+            exit_code,
+            error,
+        })
+        .await;
+    StepResult { status, output }
+}
+
+/// Where `artifact` (relative, inside the run's artifact directory) goes.
+fn artifact_path(ctx: &RunCtx, artifact: &Path) -> Result<PathBuf, StepFailure> {
+    let clean = artifact
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !clean {
+        return Err(StepFailure::message(format!(
+            "stdout.artifact {:?} must be a relative path inside the run's artifact directory",
+            artifact.display()
+        )));
+    }
+    Ok(ctx.dir.join("artifacts").join(artifact))
+}
+
+/// How a step's process ended.
+struct Finished {
+    code: i64,
+    captured: Option<String>,
+    stderr_tail: String,
+}
+
+/// Runs the step.
+async fn execute(
+    ctx: &RunCtx,
+    step: &Step,
+    scope: &Scope,
+    shared: Option<&Shared>,
+) -> Result<Finished, StepFailure> {
+    if let Some(what) = unsupported(step) {
+        return Err(StepFailure::message(format!(
+            "{what} are not supported by this version of tug yet"
+        )));
+    }
+    let artifact = match &step.stdout_artifact {
+        Some(a) => Some(artifact_path(ctx, a)?),
+        None => None,
+    };
+    let mut out = StepOutput::create(
+        &ctx.dir,
+        &record::safe_name(&step.id),
+        &step.id,
+        ctx.events.clone(),
+        step.output.as_ref().map(|_| ctx.workflow.max_output_size),
+        artifact,
+    )
+    .await
+    .map_err(|e| StepFailure::message(format!("cannot open the step's log files: {e}")))?;
+    let deadline = step.timeout.map(|t| Instant::now() + t);
+    let result = dispatch(ctx, step, scope, shared, deadline, &mut out).await;
+    let _ = out.flush().await;
+    let code = result?;
+    let captured = match out.captured() {
+        Some(Ok(v)) => Some(v),
+        Some(Err(e)) if code == 0 => {
+            return Err(StepFailure::message(format!(
+                "output exceeded maximum size limit of {} bytes (max_output_size)",
+                e.limit
+            )))
+        }
+        _ => None,
+    };
+    Ok(Finished {
+        code,
+        captured,
+        stderr_tail: out.stderr_tail(STDERR_TAIL_LINES),
+    })
+}
+
+/// The command lines of the step, each as text.
+fn commands(step: &Step) -> Vec<&Text> {
+    match &step.run {
+        Run::Command(t) | Run::Script(t) => vec![t],
+        Run::Commands(list) => list.iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// argv for one command line: through `shell` (as one string, `\$` left for the shell), or
+/// split shell-words style.
+fn argv(text: &Text, scope: &Scope, shell: Option<&Shell>) -> Result<Vec<String>, StepFailure> {
+    match shell {
+        Some(sh) => {
+            let mut v = sh.argv(scope);
+            v.push(text.expand(scope, Escapes::Shell));
+            Ok(v)
+        }
+        None => split_line(text, scope, Escapes::Literal)
+            .map_err(|d| StepFailure::message(d.message().to_string())),
+    }
+}
+
+async fn dispatch(
+    ctx: &RunCtx,
+    step: &Step,
+    scope: &Scope,
+    shared: Option<&Shared>,
+    deadline: Option<Instant>,
+    out: &mut StepOutput,
+) -> Result<i64, StepFailure> {
+    let wf = &ctx.workflow;
+    let step_env = expand_env(&step.env, scope);
+    let signal = step.signal_on_stop.clone();
+    if let Action::DockerRun(d) = &step.action {
+        return docker_run(ctx, step, d, scope, &step_env, deadline, out).await;
+    }
+    let container = step.container.as_ref().or(wf.container.as_ref());
+    match container {
+        None => host_step::run(ctx, step, scope, &step_env, deadline, out).await,
+        Some(Container::Exec(e)) => {
+            let name = e.container.expand(scope, Escapes::Literal);
+            container::wait_running(ctx, Some(&step.id), &name, ctx.exec_wait).await?;
+            let env = merge_env(&step_env, &expand_env(&e.env, scope));
+            let settings = ExecSettings {
+                env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                user: e.user.as_ref().map(|t| t.expand(scope, Escapes::Literal)),
+                working_dir: e
+                    .working_dir
+                    .as_ref()
+                    .map(|t| t.expand(scope, Escapes::Literal)),
+            };
+            exec_lines(
+                ctx,
+                step,
+                scope,
+                e.shell.as_ref(),
+                &name,
+                &settings,
+                deadline,
+                out,
+            )
+            .await
+        }
+        Some(Container::Image(spec)) if step.container.is_none() => {
+            // The DAG-level container: exec into it.
+            let Some(shared) = shared else {
+                return Err(StepFailure::message(
+                    "the DAG-level container is not running",
+                ));
+            };
+            let settings = ExecSettings {
+                env: shared::exec_env(&step_env, &shared.resolved.env),
+                user: shared.resolved.user.clone(),
+                working_dir: shared.resolved.working_dir.clone(),
+            };
+            exec_lines(
+                ctx,
+                step,
+                scope,
+                spec.shell.as_ref(),
+                &shared.id,
+                &settings,
+                deadline,
+                out,
+            )
+            .await
+        }
+        Some(Container::Image(spec)) => {
+            let resolved = spec
+                .resolve(scope, ctx.host.as_ref(), &wf.working_dir, &step_env)
+                .map_err(|d| StepFailure::message(wf.diagnostics(d).render()))?;
+            let platform = resolved.platform.as_ref().map(|p| p.to_string());
+            container::ensure_image(
+                ctx,
+                Some(&step.id),
+                &resolved.image,
+                spec.pull_policy,
+                platform.as_deref(),
+            )
+            .await?;
+            let mut create = shared::create_body(&resolved);
+            if let Some(h) = &spec.healthcheck {
+                create.config.healthcheck = Some(shared::health(h));
+            }
+            let lines = commands(step);
+            match lines.as_slice() {
+                [] => {
+                    // No run: the image's own command, or `command`.
+                    if let Some(cmd) = &resolved.command {
+                        create.config.cmd = Some(cmd.clone());
+                    }
+                    container::run_fresh(ctx, &step.id, create, false, signal, deadline, out).await
+                }
+                [one] => {
+                    create.config.cmd = Some(argv(one, scope, spec.shell.as_ref())?);
+                    container::run_fresh(ctx, &step.id, create, false, signal, deadline, out).await
+                }
+                _ => {
+                    multi_in_fresh(
+                        ctx,
+                        step,
+                        scope,
+                        spec.shell.as_ref(),
+                        create,
+                        &resolved.env,
+                        deadline,
+                        out,
+                    )
+                    .await
+                }
+            }
+        }
+    }
+}
+
+/// Runs each command line of the step by exec in `container`, in order, stopping at the first
+/// failure.
+#[allow(clippy::too_many_arguments)]
+async fn exec_lines(
+    ctx: &RunCtx,
+    step: &Step,
+    scope: &Scope,
+    shell: Option<&Shell>,
+    container: &str,
+    settings: &ExecSettings,
+    deadline: Option<Instant>,
+    out: &mut StepOutput,
+) -> Result<i64, StepFailure> {
+    let lines = commands(step);
+    if lines.is_empty() {
+        return Err(StepFailure::message(
+            "the step has no command to run in the container (add `run:`)",
+        ));
+    }
+    let mut code = 0;
+    for line in lines {
+        let argv = argv(line, scope, shell)?;
+        code = container::exec_in(
+            ctx,
+            &step.id,
+            container,
+            argv,
+            settings,
+            step.signal_on_stop.as_deref(),
+            deadline,
+            out,
+        )
+        .await?;
+        if code != 0 {
+            break;
+        }
+    }
+    Ok(code)
+}
+
+/// A `run` list in a step-level image container: one container kept alive, one exec per
+/// command (sharing its filesystem), stopping at the first failure.
+#[allow(clippy::too_many_arguments)]
+async fn multi_in_fresh(
+    ctx: &RunCtx,
+    step: &Step,
+    scope: &Scope,
+    shell: Option<&Shell>,
+    mut create: ContainerCreate,
+    env: &[(String, String)],
+    deadline: Option<Instant>,
+    out: &mut StepOutput,
+) -> Result<i64, StepFailure> {
+    let client = ctx.client().await?;
+    let arch = client
+        .inspect_image(&create.config.image)
+        .await
+        .map(|i| i.architecture)
+        .unwrap_or_default();
+    let helper = super::keepalive::helper_for(&arch);
+    match &helper {
+        Some(_) => {
+            create.config.entrypoint = Some(vec![super::keepalive::HELPER_PATH.into()]);
+            create.config.cmd = Some(vec![]);
+        }
+        None => {
+            create.config.entrypoint = Some(vec![]);
+            create.config.cmd = Some(super::keepalive::shell_fallback());
+        }
+    }
+    create.host_config.init = Some(true);
+    create.config.labels.extend(ctx.engine.labels(&step.id));
+    let id = client
+        .create_container(&create)
+        .await
+        .map_err(|e| {
+            if e.is_conflict() {
+                StepFailure::message(format!(
+                    "a container named {:?} already exists: remove it or choose another name",
+                    create.name.clone().unwrap_or_default()
+                ))
+            } else {
+                StepFailure::engine(
+                    format!("cannot create the container for step {}", step.id),
+                    &e,
+                )
+            }
+        })?
+        .id;
+    ctx.engine.register(super::engine::Created {
+        id: id.clone(),
+        what: format!("container of step {}", step.id),
+        stop_signal: None,
+        grace: ctx.grace,
+        keep: false,
+    });
+    let result = async {
+        if let Some(program) = helper {
+            client
+                .upload_archive(
+                    &id,
+                    "/",
+                    std::io::Cursor::new(super::keepalive::helper_tar(&program)),
+                )
+                .await
+                .map_err(|e| {
+                    StepFailure::engine("cannot copy the keep-alive helper in".into(), &e)
+                })?;
+        }
+        client
+            .start_container(&id)
+            .await
+            .map_err(|e| StepFailure::engine("cannot start the container".into(), &e))?;
+        let settings = ExecSettings {
+            env: Vec::new(),
+            user: create.config.user.clone(),
+            working_dir: create.config.working_dir.clone(),
+        };
+        let _ = env;
+        exec_lines(ctx, step, scope, shell, &id, &settings, deadline, out).await
+    }
+    .await;
+    let _ = ctx.engine.dispose(&id, true).await;
+    result
+}
+
+/// `action: docker.run`.
+async fn docker_run(
+    ctx: &RunCtx,
+    step: &Step,
+    d: &DockerRun,
+    scope: &Scope,
+    step_env: &[(String, String)],
+    deadline: Option<Instant>,
+    out: &mut StepOutput,
+) -> Result<i64, StepFailure> {
+    let wf = &ctx.workflow;
+    let lit = |t: &Text| t.expand(scope, Escapes::Literal);
+    let escapes = if d.shell.is_some() {
+        Escapes::Shell
+    } else {
+        Escapes::Literal
+    };
+    let cmd: Option<Vec<String>> = match &d.command {
+        Some(CommandSpec::Argv(v)) => Some(v.iter().map(|t| t.expand(scope, escapes)).collect()),
+        Some(c @ CommandSpec::Line(t)) => Some(match &d.shell {
+            Some(sh) => {
+                let mut v = sh.argv(scope);
+                v.push(t.expand(scope, Escapes::Shell));
+                v
+            }
+            None => c
+                .argv(scope, escapes)
+                .map_err(|e| StepFailure::message(e.message().to_string()))?,
+        }),
+        None => match commands(step).first() {
+            Some(t) => Some(argv(t, scope, d.shell.as_ref())?),
+            None => None,
+        },
+    };
+    let Some(image) = d.image.as_ref().map(lit) else {
+        // No image: exec into the running `container_name`.
+        let Some(name) = d.container_name.as_ref().map(lit) else {
+            return Err(StepFailure::message(
+                "container_name or image must be specified",
+            ));
+        };
+        container::wait_running(ctx, Some(&step.id), &name, ctx.exec_wait).await?;
+        let mut settings = ExecSettings {
+            env: step_env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            user: None,
+            working_dir: d.working_dir.as_ref().map(lit),
+        };
+        if let Some(serde_json::Value::String(u)) = find_ci(&d.exec, "User") {
+            settings.user = Some(u.clone());
+        }
+        if let Some(serde_json::Value::Array(env)) = find_ci(&d.exec, "Env") {
+            settings
+                .env
+                .extend(env.iter().filter_map(|v| v.as_str().map(str::to_string)));
+        }
+        let Some(argv) = cmd else {
+            return Err(StepFailure::message(
+                "docker.run into an existing container needs a command",
+            ));
+        };
+        return container::exec_in(
+            ctx,
+            &step.id,
+            &name,
+            argv,
+            &settings,
+            step.signal_on_stop.as_deref(),
+            deadline,
+            out,
+        )
+        .await;
+    };
+    let platform = match &d.platform {
+        Some(p) => Some(lit(p)),
+        None => None,
+    };
+    container::ensure_image(ctx, Some(&step.id), &image, d.pull, platform.as_deref()).await?;
+    let mut create = ContainerCreate::new(image);
+    create.name = d.container_name.as_ref().map(lit);
+    create.platform = platform;
+    create.config.cmd = cmd;
+    create.config.working_dir = d.working_dir.as_ref().map(lit);
+    create.config.env = step_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    for v in &d.volumes {
+        let m = resolve_volume(v, scope, ctx.host.as_ref(), &wf.working_dir)
+            .map_err(|e| StepFailure::message(wf.diagnostics(vec![e]).render()))?;
+        create.host_config.binds.push(m.to_bind());
+    }
+    create.extra_config = d.container.clone();
+    let mut host = d.host.clone();
+    // tug removes the container itself (or keeps it): the engine must not.
+    host.retain(|k, _| !k.eq_ignore_ascii_case("AutoRemove"));
+    create.extra_host_config = host;
+    if !d.network.is_empty() {
+        if let Some(serde_json::Value::Object(eps)) = find_ci(&d.network, "EndpointsConfig") {
+            for (k, v) in eps {
+                create.endpoints.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    container::run_fresh(
+        ctx,
+        &step.id,
+        create,
+        !d.auto_remove,
+        step.signal_on_stop.clone(),
+        deadline,
+        out,
+    )
+    .await
+}
+
+fn find_ci<'a>(
+    map: &'a serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> Option<&'a serde_json::Value> {
+    map.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
