@@ -1,4 +1,4 @@
-//! tug's executor: the workflow model and (later) running it.
+//! tug's executor: the workflow model, and running it.
 //!
 //! - [`workflow`]: load a Dagu-compatible workflow file, validate it with diagnostics that point
 //!   at the file (line, column, caret, "did you mean"), expand variables, and plan it. Pure and

@@ -160,7 +160,7 @@ fn load_source(
         .filter_map(|d| d.get("name").and_then(|n| n.as_text()).map(str::to_string))
         .collect();
 
-    let mut root = {
+    let root = {
         let mut c = Checker::new(options.host, dir.clone());
         c.local_workflows = local.clone();
         let opts = DocOptions {
@@ -207,7 +207,7 @@ fn load_source(
     if diags.has_errors() {
         return Err(diags);
     }
-    let Some(mut workflow) = root.take() else {
+    let Some(mut workflow) = root else {
         return Err(diags);
     };
     // Sub-workflows may call each other; the runner looks them all up in the root's table.

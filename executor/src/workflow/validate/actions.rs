@@ -43,9 +43,6 @@ const HARNESS_DEF_FIELDS: &[&str] = &[
     "option_flags",
 ];
 
-/// `with` keys of harness.run that are not flags.
-const HARNESS_RESERVED: &[&str] = &["provider", "prompt", "fallback", "stdin", "managed"];
-
 /// Harness settings after the top-level `harness:` defaults.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HarnessDefaults {
@@ -601,7 +598,6 @@ impl Checker<'_> {
                 }
             }
         }
-        let _ = HARNESS_RESERVED;
         let provider = match provider {
             Some((name, span)) => self.provider(&name, span, &join(&wpath, "provider"), customs),
             None => {

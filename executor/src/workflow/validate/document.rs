@@ -220,7 +220,6 @@ impl Checker<'_> {
             .get("harness")
             .map(|n| self.harness_defaults(n, "harness"))
             .unwrap_or_default();
-        // Defaults name providers too: check them once here.
         let max_output_size = doc
             .get("max_output_size")
             .and_then(|n| {

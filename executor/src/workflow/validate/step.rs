@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::super::diagnostic::Diagnostic;
 use super::super::model::{Action, Container, HarnessDef, Run, Step, Text};
 use super::super::span::Span;
+use super::super::suggest;
 use super::super::yaml::{Node, Value};
-use super::super::{expand, suggest};
 use super::actions::{HarnessDefaults, ACTIONS};
 use super::checker::{index, is_identifier, join, list, Checker, RefKind};
 use super::container::Level;
@@ -262,9 +262,6 @@ impl Checker<'_> {
             }
             Some(_) => Action::Command,
         };
-        if action_given && action_name.is_none() {
-            // Unknown action already reported.
-        }
 
         if in_container {
             if let Run::Script(t) = &run {
@@ -460,6 +457,5 @@ impl Checker<'_> {
                 .with_help("close the quote, or escape it with `\\`"),
             );
         }
-        let _ = expand::references;
     }
 }
