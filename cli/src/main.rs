@@ -6,6 +6,7 @@
 mod engine;
 mod exit;
 mod report;
+mod runs;
 mod start;
 mod workflow;
 
@@ -36,6 +37,29 @@ enum Command {
     ///   DAGU_CONTAINER_RUNTIME=podman tug start workflow.yaml
     #[command(visible_alias = "run")]
     Start(start::StartArgs),
+    /// Show a run: its status, each step's status and exit code, where its logs are.
+    ///
+    /// Examples:
+    ///   tug status                  # the latest run
+    ///   tug status 20261124-155908-63fa44
+    ///   tug status workflow.yaml    # the latest run of that workflow
+    Status {
+        /// A run id or a workflow file (default: the latest run).
+        target: Option<String>,
+        /// Print the run record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove containers left by runs whose tug process is gone (a crash, a kill -9).
+    ///
+    /// Examples:
+    ///   tug gc --dry-run
+    ///   DAGU_CONTAINER_RUNTIME=podman tug gc
+    Gc {
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Check workflow files and print every problem with its file, line and column.
     ///
     /// Examples:
@@ -83,6 +107,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Engine(cmd) => engine::run(cmd).await,
             Command::Start(args) => start::start(args).await,
+            Command::Status { target, json } => runs::status(target.as_deref(), json),
+            Command::Gc { dry_run } => runs::gc(dry_run).await,
             Command::Validate { files } => workflow::validate(&files),
             Command::Dry { file, params, rest } => {
                 let all: Vec<String> = params.into_iter().chain(rest).collect();

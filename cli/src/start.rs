@@ -228,14 +228,12 @@ impl Renderer {
                 image,
                 status,
                 ..
-            } => {
-                if status.starts_with("Pulling from")
-                    || status.starts_with("Status:")
-                    || status.starts_with("Digest:")
-                {
-                    let who = step.clone().unwrap_or_else(|| "pull".into());
-                    self.line(&who, &format!("{image}: {status}"));
-                }
+            } if status.starts_with("Pulling from")
+                || status.starts_with("Status:")
+                || status.starts_with("Digest:") =>
+            {
+                let who = step.clone().unwrap_or_else(|| "pull".into());
+                self.line(&who, &format!("{image}: {status}"));
             }
             Event::Notice { step, message } => {
                 let who = step.clone().unwrap_or_else(|| "tug".into());

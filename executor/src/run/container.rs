@@ -299,6 +299,7 @@ pub(crate) struct ExecSettings {
 
 /// Runs `argv` in the running container `container` and returns its exit code. On an
 /// interrupt or timeout only the exec's processes are stopped, never the container.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn exec_in(
     run: &RunCtx,
     step: &str,

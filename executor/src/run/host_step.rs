@@ -161,7 +161,7 @@ async fn run_one(
                 } else {
                     step.signal_on_stop
                         .as_deref()
-                        .and_then(|s| parse_signal(s))
+                        .and_then(parse_signal)
                         .unwrap_or(Signal::SIGTERM)
                 };
                 let _ = killpg(pid, first);

@@ -514,7 +514,7 @@ async fn drive(ctx: &RunCtx, options: &RunOptions, stop: &CancelHandle) -> Resul
             }
         }
         if running.is_empty() {
-            if status.iter().any(|s| *s == StepStatus::Pending) && !stopping {
+            if status.contains(&StepStatus::Pending) && !stopping {
                 // Cannot happen after validation (no cycles), but never spin.
                 return Err(StepFailure::message("steps are waiting on each other"));
             }

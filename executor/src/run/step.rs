@@ -544,10 +544,7 @@ async fn docker_run(
         )
         .await;
     };
-    let platform = match &d.platform {
-        Some(p) => Some(lit(p)),
-        None => None,
-    };
+    let platform = d.platform.as_ref().map(lit);
     container::ensure_image(ctx, Some(&step.id), &image, d.pull, platform.as_deref()).await?;
     let mut create = ContainerCreate::new(image);
     create.name = d.container_name.as_ref().map(lit);
