@@ -402,7 +402,7 @@ fn best_match<'a, T>(
     let mut best: Option<(u8, &'a str, T)> = None;
     for (key, value) in entries {
         if let Some(rank) = match_rank(key, registry) {
-            if best.as_ref().map_or(true, |(r, _, _)| rank < *r) {
+            if best.as_ref().is_none_or(|(r, _, _)| rank < *r) {
                 best = Some((rank, key, value));
             }
         }
