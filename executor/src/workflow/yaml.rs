@@ -280,7 +280,16 @@ fn scan_error(e: ScanError) -> YamlError {
     YamlError {
         span: Span::new(pos, pos),
         message: format!("invalid YAML: {}", e.info()),
-        help: None,
+        help: Some(if e.info().contains("tab") {
+            "YAML indents with spaces only: replace the tabs at the start of this line".into()
+        } else if e.info().contains("anchor") {
+            "an alias `*name` needs an anchor `&name` earlier in the same document".into()
+        } else {
+            "YAML is indentation-sensitive: compare this line's indentation with the lines \
+             above it, and quote values that contain `: ` or ` #`, or start with `{`, `[`, `*`, \
+             `&`, `!`, `%`, `@` or a backtick"
+                .into()
+        }),
         previous: None,
     }
 }
