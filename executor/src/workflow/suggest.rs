@@ -20,7 +20,7 @@ where
         }
         let d = distance(&name.to_ascii_lowercase(), &c.to_ascii_lowercase());
         if d <= threshold(name.chars().count().max(c.chars().count()))
-            && best.map_or(true, |(bd, _)| d < bd)
+            && best.is_none_or(|(bd, _)| d < bd)
         {
             best = Some((d, c));
         }
