@@ -83,6 +83,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<u8> {
         exec_wait: env_duration("TUG_EXEC_WAIT_SEC", Duration::from_secs(120)),
         source_file: Some(args.file.clone()),
         params,
+        parent: None,
     };
 
     let (handle, cancel) = cancel_pair();

@@ -36,7 +36,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 pub use cancel::{cancel_pair, Cancel, CancelHandle, CancelLevel};
 pub use engine::{LABEL_KEEP, LABEL_PID, LABEL_RUN, LABEL_STEP, LABEL_WORKFLOW};
 pub use events::{Event, EventSink, OutputStream, RunStatus, StepStatus};
-pub use record::{RunRecord, StepRecord};
+pub use record::{ChildRun, ParentRef, RunRecord, StepRecord};
 
 use crate::workflow::{Container, Host, RegistryAuth, RegistryAuths, Workflow};
 
@@ -67,6 +67,8 @@ pub struct RunOptions {
     pub source_file: Option<PathBuf>,
     /// Parameters given on the command line, for the record.
     pub params: Vec<(String, String)>,
+    /// The run that started this one, for child runs.
+    pub parent: Option<record::ParentRef>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -276,8 +278,11 @@ pub async fn run(
                 started_at: None,
                 finished_at: None,
                 output: None,
+                attempts: 0,
+                children: Vec::new(),
             })
             .collect(),
+        parent: options.parent.clone(),
     };
     let setup_error = |message: String| RunSummary {
         run_id: run_id.clone(),

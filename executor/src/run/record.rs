@@ -54,6 +54,37 @@ pub struct StepRecord {
     /// The captured `output:` variable's name and value, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<(String, String)>,
+    /// Attempts made (1 + retries).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Child runs of a `dag.run` or `parallel` step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ChildRun>,
+}
+
+/// A child run started by a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChildRun {
+    /// The child's run id.
+    pub run_id: String,
+    /// The sub-workflow's name.
+    pub workflow: String,
+    /// The `parallel` item, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<serde_json::Value>,
+    /// Its final status (`running` while it runs).
+    pub status: RunStatus,
+}
+
+/// The run and step that started a child run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentRef {
+    /// The parent's run id.
+    pub run_id: String,
+    /// The parent's workflow.
+    pub workflow: String,
+    /// The step that started this run.
+    pub step: String,
 }
 
 /// A run as recorded in `status.json`.
@@ -81,6 +112,9 @@ pub struct RunRecord {
     pub params: Vec<(String, String)>,
     /// Steps in file order.
     pub steps: Vec<StepRecord>,
+    /// The run that started this one (`dag.run`, `parallel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentRef>,
 }
 
 impl RunRecord {
@@ -223,6 +257,7 @@ mod tests {
             engine: None,
             params: vec![],
             steps: vec![],
+            parent: None,
         };
         write(&rd, &rec).unwrap();
         assert_eq!(read(&rd).unwrap(), rec);
