@@ -15,7 +15,9 @@
 //! * otherwise the host, as a local process.
 
 pub mod cancel;
+mod children;
 mod container;
+mod control;
 mod engine;
 pub mod events;
 mod host_step;
@@ -177,6 +179,8 @@ pub(crate) struct RunCtx {
     pub(crate) grace: Duration,
     pub(crate) exec_wait: Duration,
     pub(crate) dir: PathBuf,
+    /// The options of this run, from which child runs take theirs.
+    pub(crate) options: RunOptions,
     record: Mutex<RunRecord>,
 }
 
@@ -337,6 +341,7 @@ pub async fn run(
         grace: options.grace,
         exec_wait: options.exec_wait,
         dir: dir.clone(),
+        options: options.clone(),
         record: Mutex::new(initial),
     };
     ctx.events
@@ -367,8 +372,8 @@ pub async fn run(
     let status = match &outcome {
         Err(f) if f.kind == FailureKind::Interrupted => RunStatus::Cancelled,
         Err(_) => RunStatus::Failed,
-        Ok(()) if ctx.cancel.is_cancelled() => RunStatus::Cancelled,
-        Ok(()) => overall(&workflow, &steps),
+        Ok(_) if ctx.cancel.is_cancelled() => RunStatus::Cancelled,
+        Ok(allowed) => overall(&steps, allowed),
     };
     let error = outcome.as_ref().err().map(|f| f.message.clone());
     let engine_unreachable = matches!(&outcome, Err(f) if f.kind == FailureKind::EngineUnavailable)
@@ -398,18 +403,28 @@ pub async fn run(
     }
 }
 
+/// [`run`] behind a box: child runs start runs from inside a run, and the future's type must
+/// not contain itself.
+pub(crate) fn run_boxed(
+    workflow: Arc<Workflow>,
+    options: RunOptions,
+    events: EventSink,
+    cancel: Cancel,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = RunSummary> + Send>> {
+    Box::pin(run(workflow, options, events, cancel))
+}
+
 /// Prefix of a step error caused by an unreachable engine.
 const ENGINE_PREFIX: &str = "engine unavailable: ";
 
 /// The run's status from its steps.
-fn overall(wf: &Workflow, steps: &[StepRecord]) -> RunStatus {
+fn overall(steps: &[StepRecord], allowed: &[bool]) -> RunStatus {
     let mut allowed_failure = false;
-    for (s, r) in wf.steps.iter().zip(steps) {
+    for (r, &ok) in steps.iter().zip(allowed) {
         match r.status {
-            StepStatus::Failed if s.continue_on.failed => allowed_failure = true,
+            StepStatus::Failed if ok => allowed_failure = true,
             StepStatus::Failed => return RunStatus::Failed,
             StepStatus::Cancelled => return RunStatus::Cancelled,
-            StepStatus::Skipped if r.error.is_some() => return RunStatus::Failed,
             _ => {}
         }
     }
@@ -421,7 +436,11 @@ fn overall(wf: &Workflow, steps: &[StepRecord]) -> RunStatus {
 }
 
 /// The DAG-level setup and the step loop.
-async fn drive(ctx: &RunCtx, options: &RunOptions, stop: &CancelHandle) -> Result<(), StepFailure> {
+async fn drive(
+    ctx: &RunCtx,
+    options: &RunOptions,
+    stop: &CancelHandle,
+) -> Result<Vec<bool>, StepFailure> {
     let wf = &ctx.workflow;
     let workflow_deadline = wf.timeout.map(|t| Instant::now() + t);
     let sleep_until = |d: Option<Instant>| async move {
@@ -467,6 +486,7 @@ async fn drive(ctx: &RunCtx, options: &RunOptions, stop: &CancelHandle) -> Resul
 
     let n = wf.steps.len();
     let mut status = vec![StepStatus::Pending; n];
+    let mut allowed = vec![false; n];
     let mut outputs: Vec<(String, String)> = Vec::new();
     let mut running = FuturesUnordered::new();
     let max_active = options.max_active.max(1);
@@ -485,7 +505,7 @@ async fn drive(ctx: &RunCtx, options: &RunOptions, stop: &CancelHandle) -> Resul
             }
             let deps = &wf.steps[i].depends;
             if let Some(&bad) = deps.iter().find(|&&d| {
-                status[d].is_final() && !step::counts_as_success(&wf.steps[d], status[d])
+                status[d].is_final() && status[d] != StepStatus::Succeeded && !allowed[d]
             }) {
                 status[i] = StepStatus::Skipped;
                 let msg = format!(
@@ -528,6 +548,7 @@ async fn drive(ctx: &RunCtx, options: &RunOptions, stop: &CancelHandle) -> Resul
         tokio::select! {
             Some((i, result)) = running.next() => {
                 status[i] = result.status;
+                allowed[i] = result.continue_allowed;
                 if let Some((k, v)) = result.output {
                     outputs.push((k, v));
                 }
@@ -554,5 +575,19 @@ async fn drive(ctx: &RunCtx, options: &RunOptions, stop: &CancelHandle) -> Resul
     if ctx.cancel.is_cancelled() {
         return Err(StepFailure::interrupted());
     }
-    Ok(())
+    Ok(allowed)
+}
+
+#[cfg(test)]
+mod send_check {
+    #[allow(dead_code)]
+    fn run_is_send(wf: std::sync::Arc<crate::workflow::Workflow>, o: super::RunOptions) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(super::run(
+            wf,
+            o,
+            super::EventSink::none(),
+            super::Cancel::never(),
+        ));
+    }
 }

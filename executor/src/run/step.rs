@@ -9,7 +9,9 @@ use super::container::{self, ExecSettings};
 use super::events::{Event, StepStatus};
 use super::output::{StepOutput, STDERR_TAIL_LINES};
 use super::shared::{self, Shared};
-use super::{host_step, record, FailureKind, RunCtx, StepFailure, ENGINE_PREFIX};
+use super::{
+    children, control, host_step, record, FailureKind, RunCtx, StepFailure, ENGINE_PREFIX,
+};
 use crate::workflow::{
     expand_env, merge_env, resolve_volume, split_line, Action, CommandSpec, Container, DockerRun,
     Escapes, Run, Scope, Shell, Step, Text, Workflow,
@@ -20,6 +22,8 @@ use crate::workflow::{
 pub(crate) struct StepResult {
     pub(crate) status: StepStatus,
     pub(crate) output: Option<(String, String)>,
+    /// `continue_on` lets dependents run although the step failed or was skipped.
+    pub(crate) continue_allowed: bool,
 }
 
 /// True when `step` runs in the DAG-level container.
@@ -27,37 +31,16 @@ pub(crate) fn uses_shared(wf: &Workflow, step: &Step) -> bool {
     wf.container.is_some() && step.container.is_none() && matches!(step.action, Action::Command)
 }
 
-/// True when dependents of a step in state `status` may run.
-pub(crate) fn counts_as_success(step: &Step, status: StepStatus) -> bool {
-    match status {
-        StepStatus::Succeeded => true,
-        StepStatus::Failed => step.continue_on.failed,
-        StepStatus::Skipped => step.continue_on.skipped,
-        _ => false,
-    }
-}
-
 /// Features whose run-time support lands with a later issue; a step using them fails with a
 /// clear message rather than running half-way.
 fn unsupported(step: &Step) -> Option<&'static str> {
-    if step.parallel.is_some() {
-        return Some("parallel (fan-out) steps");
-    }
     match step.action {
-        Action::DagRun(_) => return Some("action: dag.run"),
-        Action::HarnessRun(_) => return Some("action: harness.run"),
-        _ => {}
+        Action::HarnessRun(_) => Some("action: harness.run"),
+        _ => None,
     }
-    if !step.preconditions.is_empty() {
-        return Some("preconditions");
-    }
-    if step.retry_policy.is_some() {
-        return Some("retry_policy");
-    }
-    None
 }
 
-/// Runs step `i` and records it.
+/// Runs step `i` (preconditions, attempts, continue_on) and records it.
 pub(crate) async fn run_step(
     ctx: &RunCtx,
     i: usize,
@@ -78,56 +61,139 @@ pub(crate) async fn run_step(
         })
         .await;
 
-    let outcome = execute(ctx, step, &scope, shared).await;
-    let (mut status, exit_code, mut error, captured) = match outcome {
-        Ok(f) if f.code == 0 => (StepStatus::Succeeded, Some(0), None, f.captured),
-        Ok(f) => {
-            let mut msg = format!("exit status {}", f.code);
-            if !f.stderr_tail.is_empty() {
-                msg.push_str(&format!("\nlast lines of stderr:\n{}", f.stderr_tail));
-            }
-            (StepStatus::Failed, Some(f.code), Some(msg), None)
+    // Preconditions: all must hold, or the step is skipped.
+    match control::preconditions(ctx, step, &scope).await {
+        Ok(None) => {}
+        Ok(Some(reason)) => {
+            ctx.events.notice(Some(&step.id), reason.clone()).await;
+            let allowed = control::continue_allowed(step, StepStatus::Skipped, None, "");
+            return finish(
+                ctx,
+                i,
+                StepStatus::Skipped,
+                None,
+                None,
+                None,
+                allowed,
+                Some(reason),
+            )
+            .await;
         }
         Err(f) => {
-            let status = match f.kind {
-                FailureKind::Interrupted => StepStatus::Cancelled,
-                _ => StepStatus::Failed,
+            let status = if f.kind == FailureKind::Interrupted {
+                StepStatus::Cancelled
+            } else {
+                StepStatus::Failed
             };
-            let msg = match f.kind {
-                FailureKind::Timeout => format!(
-                    "timed out after {}s (timeout_sec)",
-                    step.timeout.map(|t| t.as_secs()).unwrap_or_default()
-                ),
-                FailureKind::EngineUnavailable => format!("{ENGINE_PREFIX}{}", f.message),
-                _ => f.message,
-            };
-            (status, None, Some(msg), None)
-        }
-    };
-    // continue_on: exit codes and mark_success.
-    if status == StepStatus::Failed {
-        let allowed = exit_code.is_some_and(|c| {
-            step.continue_on
-                .exit_codes
-                .iter()
-                .any(|&e| i64::from(e) == c)
-        });
-        if step.continue_on.mark_success && (allowed || step.continue_on.failed) {
-            status = StepStatus::Succeeded;
+            return finish(ctx, i, status, None, Some(f.message), None, false, None).await;
         }
     }
+
+    let mut attempt = 0u32;
+    let (status, exit_code, error, captured) = loop {
+        attempt += 1;
+        ctx.update(|r| r.steps[i].attempts = attempt);
+        let outcome = execute(ctx, i, step, &scope, shared).await;
+        let (status, exit_code, error, captured, kind) = match outcome {
+            Ok(f) if f.code == 0 => (StepStatus::Succeeded, Some(0), None, f.captured, None),
+            Ok(f) => {
+                let mut msg = format!("exit status {}", f.code);
+                if !f.stderr_tail.is_empty() {
+                    msg.push_str(&format!("\nlast lines of stderr:\n{}", f.stderr_tail));
+                }
+                (StepStatus::Failed, Some(f.code), Some(msg), None, None)
+            }
+            Err(f) => {
+                let status = match f.kind {
+                    FailureKind::Interrupted => StepStatus::Cancelled,
+                    _ => StepStatus::Failed,
+                };
+                let msg = match f.kind {
+                    FailureKind::Timeout => format!(
+                        "timed out after {}s (timeout_sec)",
+                        step.timeout.map(|t| t.as_secs()).unwrap_or_default()
+                    ),
+                    FailureKind::EngineUnavailable => format!("{ENGINE_PREFIX}{}", f.message),
+                    _ => f.message,
+                };
+                (status, None, Some(msg), None, Some(f.kind))
+            }
+        };
+        if status == StepStatus::Failed && !ctx.cancel.is_cancelled() {
+            if let Some(wait) =
+                control::retry_delay(step.retry_policy.as_ref(), attempt, exit_code, kind)
+            {
+                let limit = step.retry_policy.as_ref().map_or(0, |p| p.limit);
+                ctx.events
+                    .notice(
+                        Some(&step.id),
+                        format!(
+                            "failed ({}); retry {attempt} of {limit} in {:.1}s",
+                            error
+                                .as_deref()
+                                .and_then(|e| e.lines().next())
+                                .unwrap_or("failed"),
+                            wait.as_secs_f64()
+                        ),
+                    )
+                    .await;
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => continue,
+                    _ = ctx.cancel.cancelled() => {}
+                }
+            }
+        }
+        break (status, exit_code, error, captured);
+    };
+
+    let stdout_tail = if step.continue_on.output.is_empty() {
+        String::new()
+    } else {
+        tail_of(&ctx.dir.join(format!("{}.out", record::safe_name(&step.id))))
+    };
+    let allowed = control::continue_allowed(step, status, exit_code, &stdout_tail);
+    let status = if status == StepStatus::Failed && allowed && step.continue_on.mark_success {
+        StepStatus::Succeeded
+    } else {
+        status
+    };
+    let error = if status == StepStatus::Succeeded {
+        None
+    } else {
+        error
+    };
+    finish(ctx, i, status, exit_code, error, captured, allowed, None).await
+}
+
+/// The last 64 KiB of a log file.
+fn tail_of(path: &Path) -> String {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b[b.len().saturating_sub(64 * 1024)..]).into_owned())
+        .unwrap_or_default()
+}
+
+/// Records a step's end and tells the scheduler.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    ctx: &RunCtx,
+    i: usize,
+    status: StepStatus,
+    exit_code: Option<i64>,
+    error: Option<String>,
+    captured: Option<String>,
+    allowed: bool,
+    note: Option<String>,
+) -> StepResult {
+    let step = &ctx.workflow.steps[i];
     let output = match (&step.output, captured) {
         (Some(name), Some(value)) if status == StepStatus::Succeeded => Some((name.clone(), value)),
         _ => None,
     };
-    if status == StepStatus::Succeeded {
-        error = None;
-    }
     ctx.update(|r| {
         let s = &mut r.steps[i];
         s.status = status;
         s.exit_code = exit_code;
-        s.error = error.clone();
+        s.error = error.clone().or(note);
         s.finished_at = Some(record::now());
         s.output = output.clone();
     });
@@ -139,7 +205,11 @@ pub(crate) async fn run_step(
             error,
         })
         .await;
-    StepResult { status, output }
+    StepResult {
+        status,
+        output,
+        continue_allowed: allowed,
+    }
 }
 
 /// Where `artifact` (relative, inside the run's artifact directory) goes.
@@ -166,6 +236,7 @@ struct Finished {
 /// Runs the step.
 async fn execute(
     ctx: &RunCtx,
+    index: usize,
     step: &Step,
     scope: &Scope,
     shared: Option<&Shared>,
@@ -190,7 +261,21 @@ async fn execute(
     .await
     .map_err(|e| StepFailure::message(format!("cannot open the step's log files: {e}")))?;
     let deadline = step.timeout.map(|t| Instant::now() + t);
-    let result = dispatch(ctx, step, scope, shared, deadline, &mut out).await;
+    let result = match &step.action {
+        Action::DagRun(d) => {
+            let work = async {
+                match &step.parallel {
+                    Some(p) => children::parallel(ctx, index, step, d, p, scope, &mut out).await,
+                    None => children::dag_run(ctx, index, step, d, scope, &mut out).await,
+                }
+            };
+            match container::interruptible(ctx, deadline, work).await {
+                Ok(r) => r,
+                Err(why) => Err(why.failure(&step.id)),
+            }
+        }
+        _ => dispatch(ctx, step, scope, shared, deadline, &mut out).await,
+    };
     let _ = out.flush().await;
     let code = result?;
     let captured = match out.captured() {

@@ -1,0 +1,366 @@
+//! `action: dag.run` and `parallel:` fan-out: a step that runs sub-workflows as child runs.
+//!
+//! Each child is a run of its own — its own run id, record directory, logs and status, with a
+//! link to its parent — started with the parameters of `with.params` (expanded in the parent's
+//! scope, with `${ITEM}` / `${ITEM.field}` for fan-out items). Children do not inherit the
+//! parent's `env`. Every item runs (no fail-fast), at most `max_concurrent` at once; the step
+//! fails if any child failed, naming them, and its stdout is a JSON summary.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use serde_json::{json, Value};
+
+use super::events::{Event, EventSink, OutputStream, RunStatus};
+use super::output::StepOutput;
+use super::record::{self, ChildRun, ParentRef};
+use super::{RunCtx, RunOptions, RunSummary, StepFailure};
+use crate::workflow::{
+    load_file, DagRun, Escapes, LoadOptions, Parallel, ParallelItems, Scope, Step, SubWorkflowRef,
+    Workflow, MAX_PARALLEL_ITEMS,
+};
+
+/// Finds the sub-workflow `d` names: a later document of the same file, or another file
+/// (relative to the workflow's directory).
+fn target(ctx: &RunCtx, d: &DagRun, scope: &Scope) -> Result<Arc<Workflow>, StepFailure> {
+    let wf = &ctx.workflow;
+    let by_name = |name: &str| -> Result<Arc<Workflow>, StepFailure> {
+        if let Some(w) = wf.sub_workflows.get(name) {
+            return Ok(w.clone());
+        }
+        let path = wf.working_dir.join(name);
+        let path = if path.exists() || Path::new(name).extension().is_some() {
+            path
+        } else {
+            wf.working_dir.join(format!("{name}.yaml"))
+        };
+        load(&path)
+    };
+    match &d.target {
+        SubWorkflowRef::Local(name) => by_name(name),
+        SubWorkflowRef::File(path) => load(&wf.working_dir.join(path)),
+        SubWorkflowRef::Deferred(text) => by_name(&text.expand(scope, Escapes::Literal)),
+    }
+}
+
+fn load(path: &Path) -> Result<Arc<Workflow>, StepFailure> {
+    match load_file(path, &LoadOptions::default()) {
+        Ok(l) => Ok(Arc::new(l.workflow)),
+        Err(e) => Err(StepFailure::message(match e.diagnostics() {
+            Some(d) => d.render(),
+            None => format!("cannot load sub-workflow {}: {e}", path.display()),
+        })),
+    }
+}
+
+/// The parameters for a child, expanded in `scope`.
+fn params(d: &DagRun, scope: &Scope) -> Vec<(String, String)> {
+    d.params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.expand(scope, Escapes::Literal)))
+        .collect()
+}
+
+/// Runs one child to the end; its events reach the parent's sink as output of the parent step
+/// (`step[item]/child-step | …`) and notices.
+async fn run_child(
+    ctx: &RunCtx,
+    step: &Step,
+    child: Arc<Workflow>,
+    params: Vec<(String, String)>,
+    run_id: String,
+    label: String,
+) -> RunSummary {
+    let mut wf = (*child).clone();
+    wf.scope = child.scope_with_params(&params, ctx.host.as_ref());
+    let options = RunOptions {
+        run_id: Some(run_id),
+        params,
+        source_file: None,
+        parent: Some(ParentRef {
+            run_id: ctx.engine.run_id.clone(),
+            workflow: ctx.workflow.name.clone(),
+            step: step.id.clone(),
+        }),
+        ..ctx.options.clone()
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Event>(256);
+    let parent = ctx.events.clone();
+    let forward = async move {
+        while let Some(event) = rx.recv().await {
+            forward(&parent, &label, event).await;
+        }
+    };
+    // Boxed: a child run is a run, and runs contain steps that may start children.
+    let child_run = super::run_boxed(
+        Arc::new(wf),
+        options,
+        EventSink::new(tx),
+        ctx.cancel.clone(),
+    );
+    let (summary, ()) = tokio::join!(child_run, forward);
+    summary
+}
+
+async fn forward(parent: &EventSink, label: &str, event: Event) {
+    match event {
+        Event::Output { step, stream, data } => {
+            parent
+                .send(Event::Output {
+                    step: format!("{label}/{step}"),
+                    stream,
+                    data,
+                })
+                .await
+        }
+        Event::Step {
+            step,
+            status,
+            exit_code,
+            ..
+        } if status.is_final() => {
+            let code = exit_code
+                .map(|c| format!(" (exit code {c})"))
+                .unwrap_or_default();
+            parent
+                .notice(Some(label), format!("{step}: {}{code}", status.as_str()))
+                .await
+        }
+        Event::Notice { step, message } => {
+            let who = match step {
+                Some(s) => format!("{label}/{s}"),
+                None => label.to_string(),
+            };
+            parent.notice(Some(&who), message).await
+        }
+        Event::Pull {
+            image,
+            status,
+            current,
+            total,
+            ..
+        } => {
+            parent
+                .send(Event::Pull {
+                    step: Some(label.to_string()),
+                    image,
+                    status,
+                    current,
+                    total,
+                })
+                .await
+        }
+        Event::RunStarted { run_id, dir, .. } => {
+            parent
+                .notice(
+                    Some(label),
+                    format!("child run {run_id} started (logs in {dir})"),
+                )
+                .await
+        }
+        _ => {}
+    }
+}
+
+/// The outputs a finished child exposes.
+fn outputs(summary: &RunSummary) -> Value {
+    let map: serde_json::Map<String, Value> = summary
+        .steps
+        .iter()
+        .filter_map(|s| s.output.clone())
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    Value::Object(map)
+}
+
+fn child_ok(summary: &RunSummary) -> bool {
+    matches!(
+        summary.status,
+        RunStatus::Succeeded | RunStatus::PartiallySucceeded
+    )
+}
+
+/// `action: dag.run` without `parallel`: one child.
+pub(crate) async fn dag_run(
+    ctx: &RunCtx,
+    index: usize,
+    step: &Step,
+    d: &DagRun,
+    scope: &Scope,
+    out: &mut StepOutput,
+) -> Result<i64, StepFailure> {
+    let child = target(ctx, d, scope)?;
+    let run_id = record::safe_name(&format!("{}.{}", ctx.engine.run_id, step.id));
+    ctx.update(|r| {
+        r.steps[index].children = vec![ChildRun {
+            run_id: run_id.clone(),
+            workflow: child.name.clone(),
+            item: None,
+            status: RunStatus::Running,
+        }]
+    });
+    let summary = run_child(
+        ctx,
+        step,
+        child.clone(),
+        params(d, scope),
+        run_id,
+        step.id.clone(),
+    )
+    .await;
+    ctx.update(|r| r.steps[index].children[0].status = summary.status);
+    let doc = json!({
+        "run_id": summary.run_id,
+        "dag": child.name,
+        "status": summary.status.as_str(),
+        "outputs": outputs(&summary),
+    });
+    out.write(OutputStream::Stdout, format!("{doc}\n").into())
+        .await
+        .map_err(|e| StepFailure::message(format!("cannot write the step's log: {e}")))?;
+    if summary.status == RunStatus::Cancelled {
+        return Err(StepFailure::interrupted());
+    }
+    if child_ok(&summary) {
+        Ok(0)
+    } else {
+        Err(StepFailure::message(format!(
+            "sub-workflow {} failed (run {}){}",
+            child.name,
+            summary.run_id,
+            summary
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        )))
+    }
+}
+
+/// The items of a `parallel:` step.
+fn items(p: &Parallel, scope: &Scope) -> Result<Vec<Value>, StepFailure> {
+    let items = match &p.items {
+        ParallelItems::List(v) => v.clone(),
+        ParallelItems::Variable(t) => {
+            let text = t.expand(scope, Escapes::Literal);
+            match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Array(v)) => v,
+                Ok(other) => {
+                    return Err(StepFailure::message(format!(
+                        "parallel.items: {} must hold a JSON array, but holds {other}",
+                        t.raw
+                    )))
+                }
+                Err(e) => {
+                    return Err(StepFailure::message(format!(
+                        "parallel.items: {} must hold a JSON array ({e}): {text:?}",
+                        t.raw
+                    )))
+                }
+            }
+        }
+    };
+    if items.len() > MAX_PARALLEL_ITEMS {
+        return Err(StepFailure::message(format!(
+            "parallel.items: {} items, more than the maximum of {MAX_PARALLEL_ITEMS}",
+            items.len()
+        )));
+    }
+    Ok(items)
+}
+
+/// `parallel:` with `dag.run`: one child per item, at most `max_concurrent` at once.
+pub(crate) async fn parallel(
+    ctx: &RunCtx,
+    index: usize,
+    step: &Step,
+    d: &DagRun,
+    p: &Parallel,
+    scope: &Scope,
+    out: &mut StepOutput,
+) -> Result<i64, StepFailure> {
+    let child = target(ctx, d, scope)?;
+    let items = items(p, scope)?;
+    let total = items.len();
+    let ids: Vec<String> = (0..total)
+        .map(|n| record::safe_name(&format!("{}.{}.{n}", ctx.engine.run_id, step.id)))
+        .collect();
+    ctx.update(|r| {
+        r.steps[index].children = items
+            .iter()
+            .zip(&ids)
+            .map(|(item, id)| ChildRun {
+                run_id: id.clone(),
+                workflow: child.name.clone(),
+                item: Some(item.clone()),
+                status: RunStatus::Running,
+            })
+            .collect()
+    });
+    let limit = p.max_concurrent.max(1) as usize;
+    let mut pending = items.iter().cloned().enumerate();
+    let mut running = FuturesUnordered::new();
+    let mut results: Vec<Option<RunSummary>> = vec![None; total];
+    loop {
+        while running.len() < limit && !ctx.cancel.is_cancelled() {
+            let Some((n, item)) = pending.next() else {
+                break;
+            };
+            let mut item_scope = scope.clone();
+            item_scope.set_item(item);
+            let params = params(d, &item_scope);
+            let child = child.clone();
+            let id = ids[n].clone();
+            let label = format!("{}[{n}]", step.id);
+            running.push(async move { (n, run_child(ctx, step, child, params, id, label).await) });
+        }
+        let Some((n, summary)) = running.next().await else {
+            break;
+        };
+        ctx.update(|r| r.steps[index].children[n].status = summary.status);
+        results[n] = Some(summary);
+    }
+    let mut per_item = Vec::with_capacity(total);
+    let mut all_outputs = Vec::with_capacity(total);
+    let (mut succeeded, mut failed) = (0, Vec::new());
+    for (n, (item, result)) in items.iter().zip(&results).enumerate() {
+        let (status, run_id, outs) = match result {
+            Some(s) => (s.status.as_str(), s.run_id.clone(), outputs(s)),
+            None => ("not started", ids[n].clone(), json!({})),
+        };
+        if result.as_ref().is_some_and(child_ok) {
+            succeeded += 1;
+        } else {
+            failed.push(format!("item {n} ({run_id}: {status})"));
+        }
+        per_item.push(json!({
+            "index": n,
+            "item": item,
+            "run_id": run_id,
+            "status": status,
+            "outputs": outs,
+        }));
+        all_outputs.push(outs);
+    }
+    let doc = json!({
+        "summary": { "total": total, "succeeded": succeeded, "failed": failed.len() },
+        "results": per_item,
+        "outputs": all_outputs,
+    });
+    out.write(OutputStream::Stdout, format!("{doc}\n").into())
+        .await
+        .map_err(|e| StepFailure::message(format!("cannot write the step's log: {e}")))?;
+    if ctx.cancel.is_cancelled() {
+        return Err(StepFailure::interrupted());
+    }
+    if failed.is_empty() {
+        Ok(0)
+    } else {
+        Err(StepFailure::message(format!(
+            "parallel execution failed: {} sub dag(s) failed: {}",
+            failed.len(),
+            failed.join(", ")
+        )))
+    }
+}
