@@ -201,7 +201,7 @@ pub(crate) async fn run_fresh(
     });
     let result = follow(run, client, step, &id, tty, deadline, out).await;
     if !keep {
-        if let Err(e) = run.engine.dispose(&id, true).await {
+        if let Err(e) = run.engine.dispose(&id, true, &run.cancel).await {
             run.events
                 .notice(
                     Some(step),
@@ -260,7 +260,7 @@ async fn follow(
         Err(why) => {
             // Stop the container (signal, grace, kill) and report why.
             let kill = why == Interrupt::Kill;
-            let _ = run.engine.dispose(id, kill).await;
+            let _ = run.engine.dispose(id, kill, &run.cancel).await;
             Err(why.failure(step))
         }
     }
@@ -355,7 +355,9 @@ pub(crate) async fn exec_in(
             if why != Interrupt::Kill {
                 // Give it the grace period, then make sure.
                 let deadline = Instant::now() + run.grace;
-                while Instant::now() < deadline {
+                while Instant::now() < deadline
+                    && run.cancel.level() < super::cancel::CancelLevel::Kill
+                {
                     match client.inspect_exec(&exec_id).await {
                         Ok(i) if i.running => tokio::time::sleep(POLL).await,
                         _ => break,

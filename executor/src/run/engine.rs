@@ -109,8 +109,13 @@ impl Engine {
     }
 
     /// Stops and removes one container of this run (unless kept), then forgets it.
-    /// `kill` skips the grace period.
-    pub(crate) async fn dispose(&self, id: &str, kill: bool) -> Result<(), String> {
+    /// `kill` skips the grace period; so does a kill request arriving during it.
+    pub(crate) async fn dispose(
+        &self,
+        id: &str,
+        kill: bool,
+        cancel: &super::cancel::Cancel,
+    ) -> Result<(), String> {
         let entry = self
             .created
             .lock()
@@ -120,7 +125,13 @@ impl Engine {
             .cloned();
         let Some(entry) = entry else { return Ok(()) };
         let result = match self.connected() {
-            Some(client) => stop_and_remove(client, &entry, kill).await,
+            Some(client) if kill => stop_and_remove(client, &entry, true).await,
+            Some(client) => tokio::select! {
+                r = stop_and_remove(client, &entry, false) => r,
+                _ = cancel.reached(super::cancel::CancelLevel::Kill) => {
+                    stop_and_remove(client, &entry, true).await
+                }
+            },
             None => Ok(()),
         };
         self.forget(id);

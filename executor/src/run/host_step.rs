@@ -167,13 +167,16 @@ async fn run_one(
                 let _ = killpg(pid, first);
                 if first != Signal::SIGKILL {
                     let grace = ctx.grace;
-                    let ended = tokio::time::timeout(grace, async {
-                        while killpg(pid, None).is_ok() {
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    })
-                    .await;
-                    if ended.is_err() {
+                    let exited = tokio::select! {
+                        _ = async {
+                            while killpg(pid, None).is_ok() {
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                        } => true,
+                        _ = tokio::time::sleep(grace) => false,
+                        _ = ctx.cancel.reached(super::cancel::CancelLevel::Kill) => false,
+                    };
+                    if !exited {
                         let _ = killpg(pid, Signal::SIGKILL);
                     }
                 }

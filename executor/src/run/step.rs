@@ -295,6 +295,19 @@ async fn execute(
     })
 }
 
+/// Runs a preparation (a pull, a wait) within the step's deadline.
+async fn bounded<T>(
+    ctx: &RunCtx,
+    step: &Step,
+    deadline: Option<Instant>,
+    work: impl std::future::Future<Output = Result<T, StepFailure>>,
+) -> Result<T, StepFailure> {
+    match container::interruptible(ctx, deadline, work).await {
+        Ok(r) => r,
+        Err(why) => Err(why.failure(&step.id)),
+    }
+}
+
 /// The command lines of the step, each as text.
 fn commands(step: &Step) -> Vec<&Text> {
     match &step.run {
@@ -337,7 +350,13 @@ async fn dispatch(
         None => host_step::run(ctx, step, scope, &step_env, deadline, out).await,
         Some(Container::Exec(e)) => {
             let name = e.container.expand(scope, Escapes::Literal);
-            container::wait_running(ctx, Some(&step.id), &name, ctx.exec_wait).await?;
+            bounded(
+                ctx,
+                step,
+                deadline,
+                container::wait_running(ctx, Some(&step.id), &name, ctx.exec_wait),
+            )
+            .await?;
             let env = merge_env(&step_env, &expand_env(&e.env, scope));
             let settings = ExecSettings {
                 env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
@@ -388,12 +407,17 @@ async fn dispatch(
                 .resolve(scope, ctx.host.as_ref(), &wf.working_dir, &step_env)
                 .map_err(|d| StepFailure::message(wf.diagnostics(d).render()))?;
             let platform = resolved.platform.as_ref().map(|p| p.to_string());
-            container::ensure_image(
+            bounded(
                 ctx,
-                Some(&step.id),
-                &resolved.image,
-                spec.pull_policy,
-                platform.as_deref(),
+                step,
+                deadline,
+                container::ensure_image(
+                    ctx,
+                    Some(&step.id),
+                    &resolved.image,
+                    spec.pull_policy,
+                    platform.as_deref(),
+                ),
             )
             .await?;
             let mut create = shared::create_body(&resolved);
@@ -553,7 +577,7 @@ async fn multi_in_fresh(
         exec_lines(ctx, step, scope, shell, &id, &settings, deadline, out).await
     }
     .await;
-    let _ = ctx.engine.dispose(&id, true).await;
+    let _ = ctx.engine.dispose(&id, true, &ctx.cancel).await;
     result
 }
 
@@ -598,7 +622,13 @@ async fn docker_run(
                 "container_name or image must be specified",
             ));
         };
-        container::wait_running(ctx, Some(&step.id), &name, ctx.exec_wait).await?;
+        bounded(
+            ctx,
+            step,
+            deadline,
+            container::wait_running(ctx, Some(&step.id), &name, ctx.exec_wait),
+        )
+        .await?;
         let mut settings = ExecSettings {
             env: step_env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             user: None,
@@ -630,7 +660,13 @@ async fn docker_run(
         .await;
     };
     let platform = d.platform.as_ref().map(lit);
-    container::ensure_image(ctx, Some(&step.id), &image, d.pull, platform.as_deref()).await?;
+    bounded(
+        ctx,
+        step,
+        deadline,
+        container::ensure_image(ctx, Some(&step.id), &image, d.pull, platform.as_deref()),
+    )
+    .await?;
     let mut create = ContainerCreate::new(image);
     create.name = d.container_name.as_ref().map(lit);
     create.platform = platform;
