@@ -12,10 +12,7 @@ use crate::exit;
 #[derive(Debug, Subcommand)]
 pub enum EngineCommand {
     /// Show the runtime, endpoint, engine version, negotiated API version and platform.
-    ///
-    /// Examples:
-    ///   tug engine info
-    ///   DAGU_CONTAINER_RUNTIME=podman tug engine info --json
+    #[command(after_help = crate::help::ENGINE_INFO)]
     Info {
         /// Print one JSON document instead of text.
         #[arg(long)]

@@ -2,97 +2,167 @@
 //!
 //! This crate owns everything user-facing: argument parsing, terminal rendering, signals and
 //! exit codes. The libraries (`engine-api`, `executor`) never print.
+//!
+//! | module | command |
+//! |---|---|
+//! | `start` (+ `view`, `summary`) | `tug start` / `tug run` |
+//! | `dry` (+ `bodies`) | `tug dry` |
+//! | `workflow` | `tug validate` |
+//! | `runs` | `tug status` |
+//! | `logs` | `tug logs` |
+//! | `history` | `tug history` |
+//! | `gc` | `tug gc` |
+//! | `engine` | `tug engine info` |
+//! | `schema` | `tug schema` |
 
+mod bodies;
+mod dry;
 mod engine;
 mod exit;
+mod gc;
+mod help;
+mod history;
+mod human;
+mod logs;
 mod report;
 mod runs;
+mod schema;
 mod start;
+mod style;
+mod summary;
+mod view;
 mod workflow;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Run Dagu-style YAML workflows with each step in a Docker or Podman container.
-///
-/// The engine is chosen from the environment as Dagu and the docker CLI do:
-/// DAGU_CONTAINER_RUNTIME (docker | podman), DAGU_PODMAN_HOST, DOCKER_HOST,
-/// DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_API_VERSION.
 #[derive(Debug, Parser)]
-#[command(name = "tug", version, propagate_version = true)]
+#[command(
+    name = "tug",
+    version,
+    propagate_version = true,
+    after_help = help::TUG,
+    max_term_width = 100
+)]
 struct Cli {
+    /// When to use colour: auto (terminals, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = style::ColorChoice::Auto, value_name = "WHEN")]
+    color: style::ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a workflow: each step in its container (or on the host), with live output, a
-    /// record of the run, and every container removed at the end.
-    ///
-    /// Examples:
-    ///   tug start workflow.yaml
-    ///   tug start workflow.yaml -- IMAGE=busybox:latest
-    ///   DAGU_CONTAINER_RUNTIME=podman tug start workflow.yaml
+    /// Run a workflow: each step in its container (or on the host), with live output, a record
+    /// of the run, and every container removed at the end.
     #[command(visible_alias = "run")]
     Start(start::StartArgs),
-    /// Show a run: its status, each step's status and exit code, where its logs are.
-    ///
-    /// Examples:
-    ///   tug status                  # the latest run
-    ///   tug status 20261124-155908-63fa44
-    ///   tug status workflow.yaml    # the latest run of that workflow
+    /// Show the plan: the order of the steps, where each runs, and the Engine API requests
+    /// (with their JSON bodies) it would make. Contacts no engine.
+    #[command(after_help = help::DRY)]
+    Dry {
+        /// The workflow file.
+        file: PathBuf,
+        /// Parameters, `NAME=VALUE` (several may be given in one quoted string).
+        #[arg(short = 'p', long = "params", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Show only the requests, not their bodies.
+        #[arg(long)]
+        no_bodies: bool,
+        /// Parameters after `--`, `NAME=VALUE`.
+        #[arg(last = true, value_name = "NAME=VALUE")]
+        rest: Vec<String>,
+    },
+    /// Check workflow files and print every problem with its file, line and column.
+    #[command(after_help = help::VALIDATE)]
+    Validate {
+        /// Workflow files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show a run: its status, each step's status, exit code and duration, where its logs are.
+    #[command(after_help = help::STATUS)]
     Status {
-        /// A run id or a workflow file (default: the latest run).
+        /// A run id (or a unique prefix), `latest`, a workflow file or a workflow name
+        /// (default: the latest run).
         target: Option<String>,
-        /// Print the run record as JSON.
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a run's output, from its log files; --follow keeps reading while it runs.
+    #[command(after_help = help::LOGS)]
+    Logs {
+        /// A run id (or a unique prefix), `latest`, a workflow file or a workflow name.
+        run: String,
+        /// Only this step (its stdout on stdout, its stderr on stderr, as written).
+        step: Option<String>,
+        /// Keep printing new output while the run is live.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// List recorded runs, newest first: run id, workflow, status, start and duration.
+    #[command(after_help = help::HISTORY)]
+    History {
+        /// Only the runs of this workflow (a workflow file or a workflow name).
+        workflow: Option<String>,
+        /// How many runs to show.
+        #[arg(short = 'n', long, default_value_t = 20, value_name = "N")]
+        limit: usize,
+        /// Also list the child runs of `dag.run` and `parallel` steps.
+        #[arg(short, long)]
+        all: bool,
+        /// Print one JSON document (a list).
         #[arg(long)]
         json: bool,
     },
     /// Remove containers left by runs whose tug process is gone (a crash, a kill -9).
-    ///
-    /// Examples:
-    ///   tug gc --dry-run
-    ///   DAGU_CONTAINER_RUNTIME=podman tug gc
+    #[command(after_help = help::GC)]
     Gc {
         /// Only say what would be removed.
         #[arg(long)]
         dry_run: bool,
     },
-    /// Check workflow files and print every problem with its file, line and column.
-    ///
-    /// Examples:
-    ///   tug validate workflow.yaml
-    ///   tug validate dags/*.yaml
-    Validate {
-        /// Workflow files.
-        #[arg(required = true)]
-        files: Vec<std::path::PathBuf>,
-    },
-    /// Show the plan: the order of the steps, where each runs and the Engine API requests it
-    /// would make. Contacts no engine.
-    ///
-    /// Examples:
-    ///   tug dry workflow.yaml
-    ///   tug dry workflow.yaml -- IMAGE=busybox:latest
-    Dry {
-        /// The workflow file.
-        file: std::path::PathBuf,
-        /// Parameters, `NAME=VALUE` (several may be given in one quoted string).
-        #[arg(short = 'p', long = "params")]
-        params: Vec<String>,
-        /// Parameters after `--`, `NAME=VALUE`.
-        #[arg(last = true)]
-        rest: Vec<String>,
-    },
     /// Inspect the container engine tug would use.
     #[command(subcommand)]
     Engine(engine::EngineCommand),
+    /// Show the fields a workflow file accepts, at a dot-separated path (as `dagu schema`).
+    #[command(after_help = help::SCHEMA)]
+    Schema {
+        /// A path such as `steps`, `steps.container`, `container.healthcheck` (default: the
+        /// top level).
+        path: Option<String>,
+        /// Print a JSON Schema instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script.
+    #[command(after_help = help::COMPLETIONS)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help and --version print and succeed; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            });
+        }
+    };
+    style::init(cli.color);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -108,11 +178,29 @@ fn main() -> ExitCode {
             Command::Engine(cmd) => engine::run(cmd).await,
             Command::Start(args) => start::start(args).await,
             Command::Status { target, json } => runs::status(target.as_deref(), json),
-            Command::Gc { dry_run } => runs::gc(dry_run).await,
+            Command::Logs { run, step, follow } => logs::logs(&run, step.as_deref(), follow).await,
+            Command::History {
+                workflow,
+                limit,
+                all,
+                json,
+            } => history::history(workflow.as_deref(), limit, all, json),
+            Command::Gc { dry_run } => gc::gc(dry_run).await,
             Command::Validate { files } => workflow::validate(&files),
-            Command::Dry { file, params, rest } => {
+            Command::Dry {
+                file,
+                params,
+                no_bodies,
+                rest,
+            } => {
                 let all: Vec<String> = params.into_iter().chain(rest).collect();
-                workflow::dry(&file, &all)
+                dry::dry(&file, &all, !no_bodies)
+            }
+            Command::Schema { path, json } => schema::run(path.as_deref(), json),
+            Command::Completions { shell } => {
+                let mut cmd = Cli::command();
+                clap_complete::generate(shell, &mut cmd, "tug", &mut std::io::stdout());
+                Ok(exit::SUCCESS)
             }
         }
     });

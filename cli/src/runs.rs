@@ -1,157 +1,169 @@
-//! `tug status` and `tug gc`: reading run records, and removing what dead runs left behind.
+//! Finding recorded runs (by id, id prefix, `latest`, workflow file or name), and `tug status`.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
 
-use engine_api::containers::{ListContainers, RemoveOptions};
-use engine_api::{Client, Endpoint, Filters};
-use executor::run::{record, RunRecord, RunStatus, LABEL_KEEP, LABEL_PID, LABEL_RUN};
+use executor::run::{record, RunRecord};
+use serde_json::{json, Value};
 
 use crate::exit;
+use crate::human;
+use crate::style::{Paint, Stream};
+use crate::summary::{self, step_duration, RunView};
 
-fn data_dir() -> PathBuf {
+/// The data directory holding run records.
+pub fn data_dir() -> PathBuf {
     record::data_dir(|k| std::env::var(k).ok())
+}
+
+/// The workflow name of a workflow file (its `name:`, else its file stem).
+pub fn workflow_name(file: &Path) -> Option<String> {
+    executor::workflow::load_file(file, &Default::default())
+        .ok()
+        .map(|l| l.workflow.name)
+        .or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()))
+}
+
+/// What a command was asked to look at.
+#[derive(Debug)]
+pub enum Lookup {
+    /// One run.
+    Found(Box<(PathBuf, RunRecord)>),
+    /// Nothing matched; the message says what was searched.
+    Missing(String),
+}
+
+/// Finds a run: `None` or `latest` is the newest top-level run; a workflow file or a workflow
+/// name is the newest run of that workflow; otherwise a run id or a unique prefix of one.
+pub fn find(data: &Path, target: Option<&str>) -> Lookup {
+    let runs = record::list(data);
+    let top = |r: &RunRecord| r.parent.is_none();
+    let found = |x: Option<&(PathBuf, RunRecord)>| x.cloned().map(|x| Lookup::Found(Box::new(x)));
+    match target {
+        None | Some("latest") => found(runs.iter().find(|(_, r)| top(r)))
+            .unwrap_or_else(|| Lookup::Missing(format!("no runs recorded in {}", data.display()))),
+        Some(t) => {
+            if let Some(x) = runs.iter().find(|(_, r)| r.run_id == t) {
+                return Lookup::Found(Box::new(x.clone()));
+            }
+            if Path::new(t).is_file() {
+                let name = workflow_name(Path::new(t));
+                return found(
+                    runs.iter()
+                        .find(|(_, r)| top(r) && Some(&r.workflow) == name.as_ref()),
+                )
+                .unwrap_or_else(|| {
+                    Lookup::Missing(format!(
+                        "no runs of workflow {} ({t}) in {}",
+                        name.unwrap_or_default(),
+                        data.display()
+                    ))
+                });
+            }
+            let prefixed: Vec<&(PathBuf, RunRecord)> = runs
+                .iter()
+                .filter(|(_, r)| r.run_id.starts_with(t))
+                .collect();
+            match prefixed.as_slice() {
+                [one] => return Lookup::Found(Box::new((*one).clone())),
+                [] => {}
+                many => {
+                    let ids: Vec<&str> = many
+                        .iter()
+                        .take(5)
+                        .map(|(_, r)| r.run_id.as_str())
+                        .collect();
+                    return Lookup::Missing(format!(
+                        "{t:?} matches {} runs ({}{}): give more of the run id",
+                        many.len(),
+                        ids.join(", "),
+                        if many.len() > 5 { ", …" } else { "" }
+                    ));
+                }
+            }
+            if let Some(x) = runs.iter().find(|(_, r)| top(r) && r.workflow == t) {
+                return Lookup::Found(Box::new(x.clone()));
+            }
+            Lookup::Missing(format!(
+                "no run {t:?} in {} (a run id, a unique prefix of one, `latest`, a workflow file or a workflow name)",
+                data.display()
+            ))
+        }
+    }
 }
 
 /// `tug status [RUN_ID | FILE] [--json]`.
 pub fn status(target: Option<&str>, json: bool) -> anyhow::Result<u8> {
     let data = data_dir();
-    let found = match target {
-        None => record::list(&data).into_iter().next(),
-        Some(t) if Path::new(t).is_file() => {
-            let name = workflow_name(Path::new(t));
-            record::list(&data)
-                .into_iter()
-                .find(|(_, r)| Some(&r.workflow) == name.as_ref())
+    let (dir, rec) = match find(&data, target) {
+        Lookup::Found(x) => *x,
+        Lookup::Missing(why) => {
+            crate::report::message(&why);
+            return Ok(exit::FAILURE);
         }
-        Some(id) => record::find(&data, id),
-    };
-    let Some((dir, rec)) = found else {
-        match target {
-            Some(t) => eprintln!("error: no run {t:?} in {}", data.display()),
-            None => eprintln!("error: no runs recorded in {}", data.display()),
-        }
-        return Ok(exit::FAILURE);
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&rec)?);
+        println!("{}", serde_json::to_string_pretty(&run_json(&dir, &rec))?);
     } else {
-        print!("{}", render_status(&dir, &rec));
-    }
-    Ok(exit::SUCCESS)
-}
-
-fn workflow_name(file: &Path) -> Option<String> {
-    executor::workflow::load_file(file, &Default::default())
-        .ok()
-        .map(|l| l.workflow.name)
-}
-
-/// A run's status as text.
-pub fn render_status(dir: &Path, rec: &RunRecord) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let state = if rec.status == RunStatus::Running && !rec.is_live() {
-        "running, but its tug process is gone (crashed or killed): `tug gc` removes its containers"
-            .to_string()
-    } else {
-        rec.status.as_str().to_string()
-    };
-    let _ = writeln!(s, "{} (run {})", rec.workflow, rec.run_id);
-    let _ = writeln!(s, "status:   {state}");
-    let _ = writeln!(s, "started:  {}", rec.started_at);
-    if let Some(f) = &rec.finished_at {
-        let _ = writeln!(s, "finished: {f}");
-    }
-    if let Some(e) = &rec.engine {
-        let _ = writeln!(s, "engine:   {e}");
-    }
-    let _ = writeln!(s, "logs:     {}", dir.display());
-    for (n, step) in rec.steps.iter().enumerate() {
-        let last = n + 1 == rec.steps.len();
-        let code = step
-            .exit_code
-            .map(|c| format!(" (exit code {c})"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            s,
-            "{} {}: {}{code}",
-            if last { "└─" } else { "├─" },
-            step.id,
-            step.status.as_str()
+        let view = RunView::of_record(&dir, &rec);
+        print!(
+            "{}",
+            summary::render(&view, Paint::for_stream(Stream::Stdout))
         );
-        if let Some(e) = &step.error {
-            for line in e.lines() {
-                let _ = writeln!(s, "{}   {line}", if last { "   " } else { "│  " });
-            }
-        }
     }
-    if let Some(e) = &rec.error {
-        let _ = writeln!(s, "error: {e}");
-    }
-    s
+    Ok(exit::SUCCESS)
 }
 
-/// `tug gc [--dry-run]`: removes containers of runs whose tug process is gone.
-pub async fn gc(dry_run: bool) -> anyhow::Result<u8> {
-    let endpoint = Endpoint::from_env()?;
-    let client = Client::new(endpoint.clone())?;
-    let containers = client
-        .list_containers(&ListContainers::all(Filters::new().label(LABEL_RUN)))
-        .await?;
-    let data = data_dir();
-    let mut removed = 0;
-    let mut kept = 0;
-    for c in containers {
-        let run = c.labels.get(LABEL_RUN).cloned().unwrap_or_default();
-        let pid_alive = c
-            .labels
-            .get(LABEL_PID)
-            .is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-        let live = pid_alive && record::find(&data, &run).is_some_and(|(_, r)| r.is_live());
-        if live || c.labels.get(LABEL_KEEP).is_some_and(|v| v == "1") {
-            kept += 1;
-            continue;
-        }
-        let name = c
-            .names
-            .first()
-            .map(|n| n.trim_start_matches('/'))
-            .unwrap_or("");
-        if dry_run {
-            println!(
-                "would remove {name} ({}) of run {run}",
-                &c.id[..12.min(c.id.len())]
-            );
-        } else {
-            match client.remove_container(&c.id, RemoveOptions::force()).await {
-                Ok(()) => println!(
-                    "removed {name} ({}) of run {run}",
-                    &c.id[..12.min(c.id.len())]
-                ),
-                Err(e) if e.is_not_found() => {}
-                Err(e) => eprintln!("error: cannot remove {name}: {e}"),
-            }
-        }
-        removed += 1;
-    }
-    // Records of runs whose process died mid-run are marked as such.
-    if !dry_run {
-        for (dir, mut rec) in record::list(&data) {
-            if rec.status == RunStatus::Running && !rec.is_live() {
-                rec.status = RunStatus::Failed;
-                rec.error = Some(
-                    "the tug process running it ended without finishing (found by tug gc)".into(),
-                );
-                let _ = record::write(&dir, &rec);
-            }
-        }
-    }
-    println!(
-        "{} {removed} container(s) of ended runs on {}; {kept} of live runs or kept on purpose left alone",
-        if dry_run { "would remove" } else { "removed" },
-        endpoint.url
-    );
-    Ok(exit::SUCCESS)
+/// A run as the JSON document of `tug status --json` (tug's own field names, stable).
+pub fn run_json(dir: &Path, rec: &RunRecord) -> Value {
+    let steps: Vec<Value> = rec
+        .steps
+        .iter()
+        .map(|s| {
+            let stem = record::safe_name(&s.id);
+            json!({
+                "id": s.id,
+                "name": s.name,
+                "status": s.status,
+                "exit_code": s.exit_code,
+                "error": s.error,
+                "started_at": s.started_at,
+                "finished_at": s.finished_at,
+                "duration_secs": step_duration(s).map(|d| d.as_secs_f64()),
+                "attempts": s.attempts,
+                "output": s.output.as_ref().map(|(k, v)| json!({"name": k, "value": v})),
+                "stdout_log": dir.join(format!("{stem}.out")).display().to_string(),
+                "stderr_log": dir.join(format!("{stem}.err")).display().to_string(),
+                "children": s.children.iter().map(|c| json!({
+                    "run_id": c.run_id,
+                    "workflow": c.workflow,
+                    "item": c.item,
+                    "status": c.status,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let params: serde_json::Map<String, Value> = rec
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    json!({
+        "run_id": rec.run_id,
+        "workflow": rec.workflow,
+        "file": rec.file,
+        "status": rec.status,
+        "live": rec.is_live(),
+        "error": rec.error,
+        "started_at": rec.started_at,
+        "finished_at": rec.finished_at,
+        "duration_secs": human::between(Some(&rec.started_at), rec.finished_at.as_deref()).map(|d| d.as_secs_f64()),
+        "log_dir": dir.display().to_string(),
+        "engine": rec.engine,
+        "pid": rec.pid,
+        "params": params,
+        "parent": rec.parent.as_ref().map(|p| json!({"run_id": p.run_id, "workflow": p.workflow, "step": p.step})),
+        "steps": steps,
+    })
 }

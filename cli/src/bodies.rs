@@ -1,0 +1,390 @@
+//! The JSON bodies `tug dry` shows under its create and exec requests, built the way the runner
+//! (`executor::run`) builds them, from the same resolved settings, without an engine.
+//!
+//! What only a run knows is shown as a placeholder: `{run-id}` and `{pid}` in labels and exec
+//! tokens, and `${VAR}` for a step output a later step uses. The keep-alive helper of a
+//! DAG-level container is shown as the runner uses it when a helper fits the image's
+//! architecture (otherwise the runner falls back to a shell loop).
+
+use engine_api::containers::{
+    ContainerCreate, HealthConfig, Mount as ApiMount, PortBinding as ApiPort,
+    RestartPolicy as ApiRestart,
+};
+use engine_api::exec::ExecCreate;
+use executor::run::{keepalive, LABEL_KEEP, LABEL_PID, LABEL_RUN, LABEL_STEP, LABEL_WORKFLOW};
+use executor::workflow::{
+    expand_env, merge_env, resolve_volume, split_line, Action, CommandSpec, Container, Escapes,
+    Healthcheck, Host, ImageContainer, MountSource, ResolvedImage, Run, Scope, Shell, Startup,
+    Step, Text, Workflow,
+};
+use serde_json::{json, Value};
+
+/// Placeholder for the run id.
+const RUN_ID: &str = "{run-id}";
+/// Placeholder for tug's process id.
+const PID: &str = "{pid}";
+
+/// The bodies of one step's requests.
+#[derive(Debug, Default)]
+pub struct StepBodies {
+    /// `POST /containers/create`, when the step creates a container.
+    pub create: Option<Value>,
+    /// `POST /containers/{id}/exec`, one per command.
+    pub execs: Vec<Value>,
+}
+
+/// The bodies of a whole plan.
+#[derive(Debug, Default)]
+pub struct Bodies {
+    /// The DAG-level container's create request.
+    pub setup: Option<Value>,
+    /// Per step, by index into `Workflow::steps`.
+    pub steps: Vec<StepBodies>,
+}
+
+/// Builds the bodies of every request of `wf` that has one.
+pub fn of(wf: &Workflow, host: &dyn Host) -> Bodies {
+    let shared = match &wf.container {
+        Some(Container::Image(spec)) => Some(resolve(spec, wf, host, &[])),
+        _ => None,
+    };
+    let setup = match (&wf.container, &shared) {
+        (Some(Container::Image(spec)), Some(r)) => Some(match r {
+            Ok(r) => dag_create(wf, spec, r),
+            Err(e) => unknown(e),
+        }),
+        _ => None,
+    };
+    let steps = wf
+        .steps
+        .iter()
+        .map(|s| step_bodies(wf, s, host, shared.as_ref().and_then(|r| r.as_ref().ok())))
+        .collect();
+    Bodies { setup, steps }
+}
+
+fn unknown(why: &str) -> Value {
+    json!({ "(known only at run time)": why })
+}
+
+fn resolve(
+    spec: &ImageContainer,
+    wf: &Workflow,
+    host: &dyn Host,
+    step_env: &[(String, String)],
+) -> Result<ResolvedImage, String> {
+    spec.resolve(&wf.scope, host, &wf.working_dir, step_env)
+        .map_err(|d| {
+            d.iter()
+                .map(|x| x.message().to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+}
+
+fn labels(c: &mut ContainerCreate, wf: &Workflow, step: &str, keep: bool) {
+    for (k, v) in [
+        (LABEL_RUN, RUN_ID),
+        (LABEL_WORKFLOW, wf.name.as_str()),
+        (LABEL_STEP, step),
+        (LABEL_PID, PID),
+    ] {
+        c.config.labels.insert(k.to_string(), v.to_string());
+    }
+    if keep {
+        c.config
+            .labels
+            .insert(LABEL_KEEP.to_string(), "1".to_string());
+    }
+}
+
+/// A create request for resolved image settings, as the runner's `create_body`.
+fn create_body(r: &ResolvedImage) -> ContainerCreate {
+    let mut c = ContainerCreate::new(r.image.clone());
+    c.name = r.name.clone();
+    c.platform = r.platform.as_ref().map(|p| p.to_string());
+    c.config.env = r.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    c.config.user = r.user.clone();
+    c.config.working_dir = r.working_dir.clone();
+    for m in &r.mounts {
+        c.host_config.mounts.push(match &m.source {
+            MountSource::Bind(p) => ApiMount::bind(p.display().to_string(), &m.target, m.read_only),
+            MountSource::Volume(n) => ApiMount::volume(n, &m.target, m.read_only),
+            _ => continue,
+        });
+    }
+    for p in &r.ports {
+        c.config
+            .exposed_ports
+            .insert(p.key(), serde_json::Map::new());
+        c.host_config
+            .port_bindings
+            .entry(p.key())
+            .or_default()
+            .push(ApiPort::new(
+                p.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                p.host_port.map(|h| h.to_string()).unwrap_or_default(),
+            ));
+    }
+    if let Some(n) = &r.network {
+        c.host_config.network_mode = Some(n.mode());
+        if let executor::workflow::Network::Custom(name) = n {
+            c.endpoints
+                .insert(name.clone(), Value::Object(Default::default()));
+        }
+    }
+    c
+}
+
+fn health(h: &Healthcheck) -> HealthConfig {
+    let mut c = HealthConfig::default();
+    c.test = h.test.clone();
+    c.interval = h.interval;
+    c.timeout = h.timeout;
+    c.start_period = h.start_period;
+    c.retries = h.retries.map(i64::from);
+    c
+}
+
+fn dag_create(wf: &Workflow, spec: &ImageContainer, r: &ResolvedImage) -> Value {
+    let mut c = create_body(r);
+    labels(&mut c, wf, "", spec.keep_container);
+    c.host_config.init = Some(true);
+    if let Some(h) = &spec.healthcheck {
+        c.config.healthcheck = Some(health(h));
+    }
+    if let Some(p) = spec.restart_policy {
+        c.host_config.restart_policy = Some(ApiRestart::named(p.name()));
+    }
+    match spec.startup {
+        Startup::Keepalive => {
+            c.config.entrypoint = Some(vec![keepalive::HELPER_PATH.to_string()]);
+            c.config.cmd = Some(vec![]);
+        }
+        Startup::Entrypoint => {
+            if let Some(cmd) = &r.command {
+                c.config.cmd = Some(cmd.clone());
+            }
+        }
+        Startup::Command => c.config.cmd = r.command.clone(),
+        _ => {}
+    }
+    c.body()
+}
+
+/// The command lines of a step.
+fn commands(step: &Step) -> Vec<&Text> {
+    match &step.run {
+        Run::Command(t) | Run::Script(t) => vec![t],
+        Run::Commands(list) => list.iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// argv of one command line, as the runner builds it.
+fn argv(text: &Text, scope: &Scope, shell: Option<&Shell>) -> Vec<String> {
+    match shell {
+        Some(sh) => {
+            let mut v = sh.argv(scope);
+            v.push(text.expand(scope, Escapes::Shell));
+            v
+        }
+        None => split_line(text, scope, Escapes::Literal)
+            .unwrap_or_else(|_| vec![text.expand(scope, Escapes::Literal)]),
+    }
+}
+
+fn exec_body(
+    step: &Step,
+    argv: Vec<String>,
+    env: Vec<String>,
+    user: Option<String>,
+    wd: Option<String>,
+) -> Value {
+    let mut e = ExecCreate::new(argv);
+    e.env = env;
+    e.env.push(format!("TUG_EXEC_TOKEN={RUN_ID}-{}", step.id));
+    e.user = user;
+    e.working_dir = wd;
+    serde_json::to_value(&e).unwrap_or(Value::Null)
+}
+
+fn pairs(env: &[(String, String)]) -> Vec<String> {
+    env.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+fn step_bodies(
+    wf: &Workflow,
+    step: &Step,
+    host: &dyn Host,
+    shared: Option<&ResolvedImage>,
+) -> StepBodies {
+    let scope = &wf.scope;
+    let step_env = expand_env(&step.env, scope);
+    let lines = commands(step);
+    let mut out = StepBodies::default();
+    match &step.action {
+        Action::DockerRun(d) => {
+            let lit = |t: &Text| t.expand(scope, Escapes::Literal);
+            let cmd: Option<Vec<String>> = match &d.command {
+                Some(CommandSpec::Argv(v)) => Some(
+                    v.iter()
+                        .map(|t| {
+                            t.expand(
+                                scope,
+                                if d.shell.is_some() {
+                                    Escapes::Shell
+                                } else {
+                                    Escapes::Literal
+                                },
+                            )
+                        })
+                        .collect(),
+                ),
+                Some(CommandSpec::Line(t)) => Some(argv(t, scope, d.shell.as_ref())),
+                _ => lines.first().map(|t| argv(t, scope, d.shell.as_ref())),
+            };
+            match &d.image {
+                Some(image) => {
+                    let mut c = ContainerCreate::new(lit(image));
+                    c.name = d.container_name.as_ref().map(lit);
+                    c.platform = d.platform.as_ref().map(lit);
+                    c.config.cmd = cmd;
+                    c.config.working_dir = d.working_dir.as_ref().map(lit);
+                    c.config.env = pairs(&step_env);
+                    for v in &d.volumes {
+                        if let Ok(m) = resolve_volume(v, scope, host, &wf.working_dir) {
+                            c.host_config.binds.push(m.to_bind());
+                        }
+                    }
+                    c.extra_config = d.container.clone();
+                    let mut h = d.host.clone();
+                    h.retain(|k, _| !k.eq_ignore_ascii_case("AutoRemove"));
+                    c.extra_host_config = h;
+                    if let Some(Value::Object(eps)) = d
+                        .network
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("EndpointsConfig"))
+                        .map(|(_, v)| v)
+                    {
+                        for (k, v) in eps {
+                            c.endpoints.insert(k.clone(), v.clone());
+                        }
+                    }
+                    labels(&mut c, wf, &step.id, !d.auto_remove);
+                    c.config.attach_stdout = true;
+                    c.config.attach_stderr = true;
+                    out.create = Some(c.body());
+                }
+                None => {
+                    let find = |key: &str| {
+                        d.exec
+                            .iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                            .map(|(_, v)| v)
+                    };
+                    let mut env = pairs(&step_env);
+                    if let Some(Value::Array(extra)) = find("Env") {
+                        env.extend(extra.iter().filter_map(|v| v.as_str().map(str::to_string)));
+                    }
+                    let user = match find("User") {
+                        Some(Value::String(u)) => Some(u.clone()),
+                        _ => None,
+                    };
+                    if let Some(cmd) = cmd {
+                        out.execs.push(exec_body(
+                            step,
+                            cmd,
+                            env,
+                            user,
+                            d.working_dir.as_ref().map(lit),
+                        ));
+                    }
+                }
+            }
+        }
+        Action::Command => match step.container.as_ref().or(wf.container.as_ref()) {
+            None => {}
+            Some(Container::Exec(e)) => {
+                let env = pairs(&merge_env(&step_env, &expand_env(&e.env, scope)));
+                let user = e.user.as_ref().map(|t| t.expand(scope, Escapes::Literal));
+                let wd = e
+                    .working_dir
+                    .as_ref()
+                    .map(|t| t.expand(scope, Escapes::Literal));
+                for line in &lines {
+                    out.execs.push(exec_body(
+                        step,
+                        argv(line, scope, e.shell.as_ref()),
+                        env.clone(),
+                        user.clone(),
+                        wd.clone(),
+                    ));
+                }
+            }
+            Some(Container::Image(spec)) if step.container.is_none() => {
+                let Some(r) = shared else { return out };
+                let env: Vec<String> = step_env
+                    .iter()
+                    .filter(|(k, _)| !r.env.iter().any(|(ck, _)| ck == k))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                for line in &lines {
+                    out.execs.push(exec_body(
+                        step,
+                        argv(line, scope, spec.shell.as_ref()),
+                        env.clone(),
+                        r.user.clone(),
+                        r.working_dir.clone(),
+                    ));
+                }
+            }
+            Some(Container::Image(spec)) => {
+                let r = match resolve(spec, wf, host, &step_env) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        out.create = Some(unknown(&e));
+                        return out;
+                    }
+                };
+                let mut c = create_body(&r);
+                if let Some(h) = &spec.healthcheck {
+                    c.config.healthcheck = Some(health(h));
+                }
+                labels(&mut c, wf, &step.id, false);
+                match lines.as_slice() {
+                    [] => {
+                        if let Some(cmd) = &r.command {
+                            c.config.cmd = Some(cmd.clone());
+                        }
+                        c.config.attach_stdout = true;
+                        c.config.attach_stderr = true;
+                    }
+                    [one] => {
+                        c.config.cmd = Some(argv(one, scope, spec.shell.as_ref()));
+                        c.config.attach_stdout = true;
+                        c.config.attach_stderr = true;
+                    }
+                    many => {
+                        c.config.entrypoint = Some(vec![keepalive::HELPER_PATH.to_string()]);
+                        c.config.cmd = Some(vec![]);
+                        c.host_config.init = Some(true);
+                        for line in many {
+                            out.execs.push(exec_body(
+                                step,
+                                argv(line, scope, spec.shell.as_ref()),
+                                Vec::new(),
+                                c.config.user.clone(),
+                                c.config.working_dir.clone(),
+                            ));
+                        }
+                    }
+                }
+                out.create = Some(c.body());
+            }
+            Some(_) => {}
+        },
+        _ => {}
+    }
+    out
+}
