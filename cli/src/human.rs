@@ -64,6 +64,37 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
+/// Splits `text` into lines of at most `width` characters, at spaces (a longer word gets a
+/// line of its own).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The width to lay text out in on stdout: the terminal's (at most 120), else 100.
+pub fn text_width() -> usize {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        if let Some((_, cols)) = console::Term::stdout().size_checked() {
+            return usize::from(cols).clamp(60, 120);
+        }
+    }
+    100
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +117,13 @@ mod tests {
         assert_eq!(d, Some(Duration::from_millis(2500)));
         assert_eq!(between(None, None), None);
         assert_eq!(between(Some("garbage"), None), None);
+    }
+
+    #[test]
+    fn wrapping() {
+        assert_eq!(wrap("a bb ccc dddd", 6), vec!["a bb", "ccc", "dddd"]);
+        assert_eq!(wrap("", 6), vec![""]);
+        assert_eq!(wrap("toolongword x", 4), vec!["toolongword", "x"]);
     }
 
     #[test]

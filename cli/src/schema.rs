@@ -590,15 +590,23 @@ pub fn run(path: Option<&str>, json: bool) -> anyhow::Result<u8> {
         }
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print!("{}", render(path, node, Paint::for_stream(Stream::Stdout)));
+        print!(
+            "{}",
+            render(
+                path,
+                node,
+                Paint::for_stream(Stream::Stdout),
+                crate::human::text_width()
+            )
+        );
     }
     Ok(exit::SUCCESS)
 }
 
 /// The text of one node.
-pub fn render(path: &str, node: &Node, p: Paint) -> String {
+pub fn render(path: &str, node: &Node, p: Paint, width: usize) -> String {
     let mut s = String::new();
-    let title = if path.is_empty() { "(workflow)" } else { path };
+    let title = if path.is_empty() { "workflow" } else { path };
     let _ = writeln!(s, "{}: {}", p.bold(title), node.doc);
     if !node.forms.is_empty() {
         let _ = writeln!(s, "Also accepted: {}.", node.forms);
@@ -657,13 +665,15 @@ pub fn render(path: &str, node: &Node, p: Paint) -> String {
                 };
                 doc.push_str(&format!(" See: tug schema {sub}"));
             }
-            let _ = writeln!(
-                s,
-                "{:<name_w$}  {:<type_w$}  {}",
-                fd.name,
-                kinds_text(fd.kinds),
-                doc
-            );
+            let doc_w = width.saturating_sub(name_w + type_w + 4).max(30);
+            for (n, line) in crate::human::wrap(&doc, doc_w).iter().enumerate() {
+                let (name, kinds) = if n == 0 {
+                    (fd.name.to_string(), kinds_text(fd.kinds))
+                } else {
+                    (String::new(), String::new())
+                };
+                let _ = writeln!(s, "{name:<name_w$}  {kinds:<type_w$}  {line}");
+            }
         }
     }
     if let Some(open) = node.open {

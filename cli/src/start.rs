@@ -121,11 +121,11 @@ pub async fn start(args: StartArgs) -> anyhow::Result<u8> {
             let note = match handle.escalate() {
                 CancelLevel::Graceful => Interrupt {
                     kill: false,
-                    message: "stopping: each running step gets its stop signal, then SIGKILL after the grace period (Ctrl-C again to kill now)",
+                    message: "stopping (Ctrl-C again to kill now): each running step gets its stop signal, then SIGKILL after the grace period",
                 },
                 _ => Interrupt {
                     kill: true,
-                    message: "killing the remaining steps and removing their containers",
+                    message: "killing: the remaining steps get SIGKILL now, then their containers are removed",
                 },
             };
             let _ = notes_tx.send(note);

@@ -207,7 +207,8 @@ pub fn render(v: &RunView<'_>, p: Paint) -> String {
             let _ = writeln!(s, "{}{detail}", p.dim(pad));
         }
     }
-    if let Some(e) = v.error {
+    // "interrupted" says nothing the result line does not.
+    if let Some(e) = v.error.filter(|e| *e != "interrupted") {
         for (n, line) in e.lines().enumerate() {
             if n == 0 {
                 let _ = writeln!(s, "{} {line}", p.red_bold("error:"));
@@ -231,7 +232,13 @@ fn details(v: &RunView<'_>, step: &StepRecord, p: Paint) -> Vec<String> {
     let mut out = Vec::new();
     let shows_error = !matches!(step.status, StepStatus::Succeeded | StepStatus::Running);
     if shows_error {
-        let (message, runner_tail) = split_error(step.error.as_deref().unwrap_or(""));
+        let error = step.error.as_deref().unwrap_or("");
+        let error = if step.status == StepStatus::Cancelled && error == "interrupted" {
+            ""
+        } else {
+            error
+        };
+        let (message, runner_tail) = split_error(error);
         for line in message.lines().filter(|l| !l.trim().is_empty()) {
             out.push(match step.status {
                 StepStatus::Failed => p.red(line),

@@ -77,6 +77,7 @@ pub struct LiveView {
     dag_pull: Option<Pull>,
     text_style: ProgressStyle,
     pull_style: ProgressStyle,
+    tty: super::tty::Quiet,
 }
 
 impl std::fmt::Debug for LiveView {
@@ -146,6 +147,7 @@ impl LiveView {
             dag_pull: None,
             text_style,
             pull_style,
+            tty: super::tty::Quiet::new(),
         };
         view.redraw();
         view
@@ -442,8 +444,12 @@ impl View for LiveView {
         }
     }
 
-    fn interrupted(&mut self, _kill: bool, message: &str) {
-        self.stopping = Some(message.to_string());
+    fn interrupted(&mut self, kill: bool, message: &str) {
+        self.stopping = Some(if kill {
+            "killing…".to_string()
+        } else {
+            "stopping… (Ctrl-C again to kill now)".to_string()
+        });
         let text = self.out.yellow(message);
         self.above("tug", &text);
         self.flush();
@@ -471,5 +477,6 @@ impl View for LiveView {
         }
         self.header.finish_and_clear();
         let _ = self.multi.clear();
+        self.tty.restore();
     }
 }

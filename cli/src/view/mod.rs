@@ -6,6 +6,7 @@ pub mod json;
 pub mod lines;
 pub mod live;
 pub mod plain;
+pub mod tty;
 
 use executor::run::Event;
 
