@@ -294,3 +294,596 @@ fn tar_entry(out: &mut Vec<u8>, path: &str, content: &[u8], mode: u32, kind: u8)
     let pad = (512 - content.len() % 512) % 512;
     out.extend(std::iter::repeat_n(0u8, pad));
 }
+
+// ---------------------------------------------------------------------------------------------
+// `tug start`: the binary, a workflow directory per test, a run and its record.
+// ---------------------------------------------------------------------------------------------
+
+/// The `tug` binary of this workspace (`<workspace>/target/debug/tug`); panics with how to build
+/// it when it is absent.
+pub fn tug_bin() -> std::path::PathBuf {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .map(|t| {
+            if t.is_relative() {
+                workspace.join(t)
+            } else {
+                t
+            }
+        })
+        .unwrap_or_else(|| workspace.join("target"));
+    let bin = target.join("debug").join("tug");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p tug` (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A file under `tests/fixtures/`.
+pub fn fixture(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
+}
+
+/// A workflow fixture copied into a fresh directory of its own, so that its relative volume
+/// sources (`./data`) land there and the Docker and Podman variants of a test do not share them.
+#[derive(Debug)]
+pub struct WorkflowDir {
+    dir: tempfile::TempDir,
+    file: std::path::PathBuf,
+}
+
+impl WorkflowDir {
+    /// Copies `tests/fixtures/<rel>` into a new directory, keeping its file name (so the
+    /// workflow's default name, the file stem, stays the same).
+    pub fn new(rel: &str) -> WorkflowDir {
+        let source = fixture(rel);
+        let dir = tempfile::Builder::new()
+            .prefix("tug-wf-")
+            .tempdir()
+            .expect("temp dir");
+        let file = dir
+            .path()
+            .join(source.file_name().expect("fixture file name"));
+        std::fs::copy(&source, &file).unwrap_or_else(|e| panic!("copy {}: {e}", source.display()));
+        WorkflowDir { dir, file }
+    }
+
+    /// The directory holding the workflow.
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The workflow file.
+    pub fn file(&self) -> &std::path::Path {
+        &self.file
+    }
+
+    /// A directory under this one (created with its parents), open to every user so that a
+    /// container running as a non-root user can write into a bind mount of it.
+    pub fn dir(&self, rel: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(&path).expect("create dir");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        path
+    }
+
+    /// Writes a file under this directory (parents created).
+    pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> std::path::PathBuf {
+        let path = self.dir.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent dir");
+        }
+        std::fs::write(&path, contents).expect("write file");
+        path
+    }
+
+    /// Reads a file under this directory, or `None` when it does not exist.
+    pub fn read(&self, rel: &str) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join(rel)).ok()
+    }
+}
+
+/// Longest a `tug start` may take before the helpers kill it and fail the test.
+pub const TUG_RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// One invocation of `tug start FILE --run-id ID [-- NAME=VALUE …]` against one engine, with a
+/// data directory (`TUG_DATA_DIR`) and `HOME` of its own and an environment holding only what
+/// the test gives it (so the host's variables and credentials do not leak in).
+#[derive(Debug)]
+pub struct TugStart {
+    engine: Engine,
+    file: std::path::PathBuf,
+    run_id: String,
+    subcommand: &'static str,
+    params: Vec<String>,
+    env: Vec<(String, String)>,
+    discard_stdout: bool,
+    data_dir: tempfile::TempDir,
+}
+
+impl TugStart {
+    /// `tug start FILE` on `engine`, with a fresh run id.
+    pub fn new(engine: Engine, file: &std::path::Path) -> TugStart {
+        TugStart {
+            engine,
+            file: file.to_path_buf(),
+            run_id: unique("tug-run"),
+            subcommand: "start",
+            params: Vec::new(),
+            env: Vec::new(),
+            discard_stdout: false,
+            data_dir: tempfile::Builder::new()
+                .prefix("tug-data-")
+                .tempdir()
+                .expect("temp dir"),
+        }
+    }
+
+    /// Adds a `NAME=VALUE` parameter after `--`.
+    pub fn param(mut self, name: &str, value: impl AsRef<str>) -> TugStart {
+        self.params.push(format!("{name}={}", value.as_ref()));
+        self
+    }
+
+    /// Sets an environment variable of the `tug` process.
+    pub fn env(mut self, name: &str, value: impl AsRef<str>) -> TugStart {
+        self.env
+            .push((name.to_string(), value.as_ref().to_string()));
+        self
+    }
+
+    /// Uses the `tug run` alias instead of `tug start`.
+    pub fn via_run_alias(mut self) -> TugStart {
+        self.subcommand = "run";
+        self
+    }
+
+    /// Sends tug's own stdout to `/dev/null` (for runs that print hundreds of MiB).
+    pub fn discard_stdout(mut self) -> TugStart {
+        self.discard_stdout = true;
+        self
+    }
+
+    /// The run id passed with `--run-id`.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The workflow's name as tug records it: the file stem (fixtures do not set `name:`).
+    fn workflow_name(&self) -> String {
+        self.file
+            .file_stem()
+            .expect("workflow file stem")
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Starts `tug`; the caller observes it while it runs and then calls [`TugProcess::finish`].
+    pub fn spawn(self) -> TugProcess {
+        use std::process::Stdio;
+        use tokio::io::AsyncReadExt;
+
+        let home = self.data_dir.path().join("home");
+        std::fs::create_dir_all(&home).expect("home dir");
+        let mut cmd = tokio::process::Command::new(tug_bin());
+        cmd.arg(self.subcommand)
+            .arg("--run-id")
+            .arg(&self.run_id)
+            .arg(&self.file);
+        if !self.params.is_empty() {
+            cmd.arg("--").args(&self.params);
+        }
+        cmd.env_clear();
+        for keep in ["PATH", "RUST_BACKTRACE", "RUST_LOG", "LANG"] {
+            if let Some(v) = std::env::var_os(keep) {
+                cmd.env(keep, v);
+            }
+        }
+        cmd.env("HOME", &home)
+            .env("TUG_DATA_DIR", self.data_dir.path())
+            .envs(self.engine.env())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(self.file.parent().expect("workflow dir"))
+            .stdin(Stdio::null())
+            .stdout(if self.discard_stdout {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", tug_bin().display()));
+        let pid = child.id().expect("tug pid");
+        let collect = |pipe: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>| {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut buf).await;
+                }
+                String::from_utf8_lossy(&buf).into_owned()
+            })
+        };
+        let stdout = collect(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        );
+        let stderr = collect(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        );
+        let run_dir = self
+            .data_dir
+            .path()
+            .join("runs")
+            .join(self.workflow_name())
+            .join(&self.run_id);
+        TugProcess {
+            child,
+            pid,
+            stdout,
+            stderr,
+            run_dir,
+            start: self,
+        }
+    }
+
+    /// Runs `tug` to the end (killing it and failing after [`TUG_RUN_LIMIT`]).
+    pub async fn run(self) -> TugRun {
+        self.spawn().finish(TUG_RUN_LIMIT).await
+    }
+}
+
+/// A `tug start` process still running.
+#[derive(Debug)]
+pub struct TugProcess {
+    child: tokio::process::Child,
+    pid: u32,
+    stdout: tokio::task::JoinHandle<String>,
+    stderr: tokio::task::JoinHandle<String>,
+    run_dir: std::path::PathBuf,
+    start: TugStart,
+}
+
+impl TugProcess {
+    /// tug's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        &self.start.run_id
+    }
+
+    /// `$TUG_DATA_DIR/runs/<workflow>/<run-id>`.
+    pub fn run_dir(&self) -> &std::path::Path {
+        &self.run_dir
+    }
+
+    /// `status.json` as it is now, if it exists and parses (a half-written file reads as `None`).
+    pub fn status_now(&self) -> Option<serde_json::Value> {
+        read_status(&self.run_dir)
+    }
+
+    /// True while tug has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends `signal` (`INT`, `TERM`, `KILL`) to tug.
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {} failed", self.pid);
+    }
+
+    /// Polls `ready` every 50 ms until it holds; panics (after killing tug and removing the
+    /// run's containers) when tug exits first or `limit` passes.
+    pub async fn wait_until<F, Fut>(&mut self, what: &str, limit: std::time::Duration, mut ready: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if ready().await {
+                return;
+            }
+            if !self.is_running() {
+                panic!(
+                    "tug exited before {what}: {}",
+                    self.abandon().await.context()
+                );
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!(
+                    "no {what} within {limit:?}: {}",
+                    self.abandon().await.context()
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills tug at once, removes what its run left behind, and returns what it recorded.
+    async fn abandon(&mut self) -> TugRun {
+        let _ = self.child.start_kill();
+        let code = self.child.wait().await.ok().and_then(|s| s.code());
+        remove_run_containers(&self.start.engine.client(), &self.start.run_id).await;
+        TugRun {
+            engine: self.start.engine,
+            run_id: self.start.run_id.clone(),
+            code,
+            stdout: String::new(),
+            stderr: String::new(),
+            run_dir: self.run_dir.clone(),
+            _data_dir: None,
+        }
+    }
+
+    /// Waits for tug to exit; after `limit` kills it, removes its run's containers and fails.
+    pub async fn finish(mut self, limit: std::time::Duration) -> TugRun {
+        let status = match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(status) => status.expect("wait for tug"),
+            Err(_) => {
+                let _ = self.child.start_kill();
+                let _ = self.child.wait().await;
+                remove_run_containers(&self.start.engine.client(), &self.start.run_id).await;
+                let stdout = self.stdout.await.unwrap_or_default();
+                let stderr = self.stderr.await.unwrap_or_default();
+                panic!(
+                    "tug did not finish within {limit:?} (killed; containers of run {} removed)\n\
+                     --- stderr (tail) ---\n{}\n--- stdout (tail) ---\n{}",
+                    self.start.run_id,
+                    tail(&stderr, 4000),
+                    tail(&stdout, 4000)
+                );
+            }
+        };
+        TugRun {
+            engine: self.start.engine,
+            run_id: self.start.run_id.clone(),
+            code: status.code(),
+            stdout: self.stdout.await.unwrap_or_default(),
+            stderr: self.stderr.await.unwrap_or_default(),
+            run_dir: self.run_dir,
+            _data_dir: Some(self.start.data_dir),
+        }
+    }
+}
+
+/// The last `max` bytes of `s` (on a character boundary).
+pub fn tail(s: &str, max: usize) -> &str {
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+/// A finished `tug start`: its exit code, output and run record.
+#[derive(Debug)]
+pub struct TugRun {
+    /// The engine it ran on.
+    pub engine: Engine,
+    /// Its run id.
+    pub run_id: String,
+    /// Exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// tug's stdout.
+    pub stdout: String,
+    /// tug's stderr.
+    pub stderr: String,
+    /// `$TUG_DATA_DIR/runs/<workflow>/<run-id>`.
+    pub run_dir: std::path::PathBuf,
+    _data_dir: Option<tempfile::TempDir>,
+}
+
+impl TugRun {
+    /// What to print when an assertion about this run fails: exit code, stderr, stdout and the
+    /// run record, each cut to its tail.
+    pub fn context(&self) -> String {
+        let status = std::fs::read_to_string(self.run_dir.join("status.json"))
+            .unwrap_or_else(|e| format!("<no status.json: {e}>"));
+        format!(
+            "\n[{:?}] run {} exited with {:?}\n--- stderr (tail) ---\n{}\n--- stdout (tail) ---\n{}\n\
+             --- {}/status.json ---\n{}\n",
+            self.engine,
+            self.run_id,
+            self.code,
+            tail(&self.stderr, 4000),
+            tail(&self.stdout, 4000),
+            self.run_dir.display(),
+            tail(&status, 6000)
+        )
+    }
+
+    /// Asserts the exit code.
+    pub fn assert_code(&self, expected: i32) {
+        assert_eq!(
+            self.code,
+            Some(expected),
+            "unexpected exit code{}",
+            self.context()
+        );
+    }
+
+    /// Asserts exit code 0 and run status `succeeded`.
+    pub fn assert_succeeded(&self) {
+        self.assert_code(0);
+        assert_eq!(self.run_status(), "succeeded", "{}", self.context());
+    }
+
+    /// `status.json`, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let path = self.run_dir.join("status.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}{}", path.display(), self.context()));
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} does not parse: {e}{}", path.display(), self.context()))
+    }
+
+    /// The run's `status`.
+    pub fn run_status(&self) -> String {
+        self.status()["status"]
+            .as_str()
+            .unwrap_or_else(|| panic!("status.json has no string `status`{}", self.context()))
+            .to_string()
+    }
+
+    /// The record of step `id`.
+    pub fn step(&self, id: &str) -> serde_json::Value {
+        let status = self.status();
+        status["steps"]
+            .as_array()
+            .and_then(|steps| steps.iter().find(|s| s["id"] == id))
+            .cloned()
+            .unwrap_or_else(|| panic!("status.json has no step `{id}`{}", self.context()))
+    }
+
+    /// The ids of the steps, in the order status.json lists them.
+    pub fn step_ids(&self) -> Vec<String> {
+        self.status()["steps"]
+            .as_array()
+            .map(|steps| {
+                steps
+                    .iter()
+                    .filter_map(|s| s["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The `status` of step `id`.
+    pub fn step_status(&self, id: &str) -> String {
+        self.step(id)["status"].as_str().unwrap_or("").to_string()
+    }
+
+    /// The step's stdout log (`<id>.out`); empty when absent.
+    pub fn out(&self, id: &str) -> String {
+        std::fs::read_to_string(self.run_dir.join(format!("{id}.out"))).unwrap_or_default()
+    }
+
+    /// The step's stderr log (`<id>.err`); empty when absent.
+    pub fn err(&self, id: &str) -> String {
+        std::fs::read_to_string(self.run_dir.join(format!("{id}.err"))).unwrap_or_default()
+    }
+
+    /// A path under the run's `artifacts/` directory.
+    pub fn artifact(&self, rel: &str) -> std::path::PathBuf {
+        self.run_dir.join("artifacts").join(rel)
+    }
+
+    /// Asserts that step `id` succeeded and that its stdout log is exactly `expected`.
+    pub fn assert_step_out(&self, id: &str, expected: &str) {
+        assert_eq!(
+            self.step_status(id),
+            "succeeded",
+            "step {id}{}",
+            self.context()
+        );
+        assert_eq!(
+            self.out(id),
+            expected,
+            "stdout of step {id}{}",
+            self.context()
+        );
+    }
+}
+
+/// The containers (running or not) labelled with `tug.run=<run_id>`.
+pub async fn run_containers(
+    client: &Client,
+    run_id: &str,
+) -> Vec<engine_api::containers::ContainerSummary> {
+    client
+        .list_containers(&engine_api::containers::ListContainers::all(
+            engine_api::Filters::new().label(format!("tug.run={run_id}")),
+        ))
+        .await
+        .expect("list containers")
+}
+
+/// Asserts that no container of run `run_id` is left (allowing a removal already under way a
+/// moment to finish); removes any it finds so that the failure leaves the engine clean.
+pub async fn assert_no_run_containers(client: &Client, run_id: &str) {
+    let mut left = run_containers(client, run_id).await;
+    for _ in 0..20 {
+        if left.is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = run_containers(client, run_id).await;
+    }
+    let names: Vec<String> = left
+        .iter()
+        .map(|c| format!("{} {:?} ({:?}) {:?}", c.id, c.names, c.state, c.labels))
+        .collect();
+    remove_run_containers(client, run_id).await;
+    panic!("containers of run {run_id} left behind: {names:#?}");
+}
+
+/// Removes (forced) every container labelled with run `run_id`.
+pub async fn remove_run_containers(client: &Client, run_id: &str) {
+    for c in run_containers(client, run_id).await {
+        let _ = client
+            .remove_container(&c.id, engine_api::containers::RemoveOptions::force())
+            .await;
+    }
+}
+
+/// `status.json` under `run_dir` as it is now, if it exists and parses.
+pub fn read_status(run_dir: &std::path::Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(run_dir.join("status.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Creates a container named `name` from the test image running `sleep 600` (labelled
+/// `tug.test`, removed by `cleanup`), adjusted by `configure`, and starts it when `start`:
+/// the "already running" container of exec-mode workflows, or a name that is taken.
+pub async fn service_container(
+    client: &Client,
+    cleanup: &Cleanup,
+    name: &str,
+    start: bool,
+    configure: impl FnOnce(&mut engine_api::containers::ContainerCreate),
+) -> String {
+    let mut c = engine_api::containers::ContainerCreate::new(test_image());
+    c.name = Some(name.to_string());
+    c.config.cmd = Some(vec!["sleep".into(), "600".into()]);
+    c.config
+        .labels
+        .insert("tug.test".into(), std::process::id().to_string());
+    configure(&mut c);
+    let id = client
+        .create_container(&c)
+        .await
+        .unwrap_or_else(|e| panic!("create {name}: {e}"))
+        .id;
+    cleanup.container(&id);
+    if start {
+        client
+            .start_container(&id)
+            .await
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    }
+    id
+}
