@@ -7,13 +7,13 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use executor::workflow::{load_file, EngineCall, LoadOptions, Plan, ProcessHost, Workflow};
+use executor::workflow::{EngineCall, LoadOptions, Plan, ProcessHost, Workflow};
 use serde_json::Value;
 
 use crate::bodies::{self, Bodies};
 use crate::exit;
 use crate::style::{Paint, Stream};
-use crate::workflow::{parse_params, print_load_error, print_warnings};
+use crate::workflow::{load_to_run, parse_params, print_load_error, print_warnings};
 
 /// `tug dry FILE [-- K=V …]`.
 pub fn dry(file: &Path, params: &[String], with_bodies: bool) -> anyhow::Result<u8> {
@@ -28,7 +28,7 @@ pub fn dry(file: &Path, params: &[String], with_bodies: bool) -> anyhow::Result<
         params,
         ..LoadOptions::default()
     };
-    let loaded = match load_file(file, &options) {
+    let loaded = match load_to_run(file, &options) {
         Ok(l) => l,
         Err(e) => {
             print_load_error(&e);

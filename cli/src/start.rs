@@ -15,13 +15,13 @@ use std::time::Duration;
 use executor::run::{
     self, cancel_pair, record, CancelLevel, Event, EventSink, RunOptions, RunStatus, RunSummary,
 };
-use executor::workflow::{load_file, LoadOptions, ProcessHost, Workflow};
+use executor::workflow::{LoadOptions, ProcessHost, Workflow};
 
 use crate::exit;
 use crate::style::{self, Paint, Stream};
 use crate::summary::{self, RunView};
 use crate::view::{json::JsonView, live::LiveView, plain::PlainView, View};
-use crate::workflow::{parse_params, print_load_error, print_warnings};
+use crate::workflow::{load_to_run, parse_params, print_load_error, print_warnings};
 
 /// Options of `tug start`.
 #[derive(Debug, clap::Args)]
@@ -79,7 +79,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<u8> {
         params: params.clone(),
         ..LoadOptions::default()
     };
-    let loaded = match load_file(&args.file, &options) {
+    let loaded = match load_to_run(&args.file, &options) {
         Ok(l) => l,
         Err(e) => {
             print_load_error(&e);

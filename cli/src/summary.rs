@@ -360,11 +360,8 @@ pub fn result_line(v: &RunView<'_>, p: Paint) -> String {
     if parts.is_empty() {
         format!("{} {status}", p.bold("Result:"))
     } else if counts.len() == 1 && v.steps.len() > 1 && counts[0].0.as_str() == v.status.as_str() {
-        format!(
-            "{} {status} (all {} steps)",
-            p.bold("Result:"),
-            v.steps.len()
-        )
+        let n = v.steps.len();
+        format!("{} {status} (all {n} steps)", p.bold("Result:"))
     } else {
         format!("{} {status} ({})", p.bold("Result:"), parts.join(", "))
     }

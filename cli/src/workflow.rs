@@ -27,6 +27,28 @@ pub fn parse_params(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// Loads a workflow to run or plan it. Diagnostics name the file as the user gave it; the
+/// workflow itself is loaded from the absolute path, so that relative host paths (volume
+/// sources, a host step's working directory) resolve to absolute ones, which the engine
+/// requires — the executor resolves them against the file's directory as written.
+pub fn load_to_run(
+    file: &std::path::Path,
+    options: &LoadOptions<'_>,
+) -> Result<executor::workflow::Loaded, LoadError> {
+    let loaded = load_file(file, options)?;
+    if file.is_relative() {
+        if let Ok(abs) = std::path::absolute(file) {
+            if let Ok(again) = load_file(&abs, options) {
+                return Ok(executor::workflow::Loaded {
+                    workflow: again.workflow,
+                    warnings: loaded.warnings,
+                });
+            }
+        }
+    }
+    Ok(loaded)
+}
+
 /// `tug validate FILE…`: every file is checked; all diagnostics are printed.
 pub fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {
     let p = Paint::for_stream(Stream::Stdout);
