@@ -81,8 +81,9 @@ mod nanos {
     }
 }
 
-/// The container configuration part of a create request (`Config`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// The container configuration part of a create request (`Config`). `Debug` hides env values
+/// named like secrets.
+#[derive(Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 #[non_exhaustive]
 pub struct ContainerConfig {
@@ -139,6 +140,23 @@ pub struct ContainerConfig {
     /// Host name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+}
+
+impl std::fmt::Debug for ContainerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerConfig")
+            .field("image", &self.image)
+            .field("cmd", &self.cmd)
+            .field("entrypoint", &self.entrypoint)
+            .field("env", &crate::redact::EnvDebug(&self.env))
+            .field("working_dir", &self.working_dir)
+            .field("user", &self.user)
+            .field("labels", &self.labels)
+            .field("tty", &self.tty)
+            .field("exposed_ports", &self.exposed_ports)
+            .field("healthcheck", &self.healthcheck)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A bind or volume mount (`HostConfig.Mounts`).
@@ -597,8 +615,9 @@ pub struct ContainerState {
     pub health: Option<Health>,
 }
 
-/// `Config` of an inspected container (what the engine reports back).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `Config` of an inspected container (what the engine reports back). `Debug` hides env values
+/// named like secrets.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 #[non_exhaustive]
 pub struct InspectConfig {
@@ -626,6 +645,21 @@ pub struct InspectConfig {
     pub open_stdin: bool,
     /// Health check.
     pub healthcheck: Option<HealthConfig>,
+}
+
+impl std::fmt::Debug for InspectConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InspectConfig")
+            .field("image", &self.image)
+            .field("cmd", &self.cmd)
+            .field("entrypoint", &self.entrypoint)
+            .field("env", &crate::redact::EnvDebug(&self.env))
+            .field("working_dir", &self.working_dir)
+            .field("user", &self.user)
+            .field("labels", &self.labels)
+            .field("tty", &self.tty)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One network the container is attached to.

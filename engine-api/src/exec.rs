@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::client::{seg, Client, Query, Request};
 use crate::error::Result;
 
-/// Body of `POST /containers/{id}/exec`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// Body of `POST /containers/{id}/exec`. `Debug` hides env values named like secrets.
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 #[non_exhaustive]
 pub struct ExecCreate {
@@ -36,6 +36,19 @@ pub struct ExecCreate {
     /// Privileged.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub privileged: bool,
+}
+
+impl std::fmt::Debug for ExecCreate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecCreate")
+            .field("cmd", &self.cmd)
+            .field("env", &crate::redact::EnvDebug(&self.env))
+            .field("working_dir", &self.working_dir)
+            .field("user", &self.user)
+            .field("tty", &self.tty)
+            .field("attach_stdin", &self.attach_stdin)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ExecCreate {

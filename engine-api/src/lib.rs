@@ -62,6 +62,7 @@ pub mod exec;
 mod filters;
 pub mod images;
 pub mod networks;
+pub mod redact;
 pub mod reference;
 mod serde_util;
 pub mod stream;

@@ -9,4 +9,5 @@
 
 pub mod workflow;
 
+pub mod redact;
 pub mod run;

@@ -269,7 +269,11 @@ pub async fn run(
         finished_at: None,
         pid: std::process::id(),
         engine: options.endpoint.as_ref().ok().map(|e| e.url.clone()),
-        params: options.params.clone(),
+        params: options
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::redact::value(k, v).to_string()))
+            .collect(),
         steps: workflow
             .steps
             .iter()

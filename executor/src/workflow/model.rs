@@ -66,8 +66,8 @@ pub enum DagType {
     Chain,
 }
 
-/// One declared parameter.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One declared parameter. `Debug` hides values named like secrets.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Param {
     /// `NAME` (positional parameters are named `1`, `2`, …).
     pub name: String,
@@ -77,8 +77,8 @@ pub struct Param {
     pub value: String,
 }
 
-/// One `env` entry, in file order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One `env` entry, in file order. `Debug` hides values named like secrets.
+#[derive(Clone, PartialEq, Eq)]
 pub struct EnvVar {
     /// Variable name.
     pub name: String,
@@ -401,8 +401,9 @@ pub struct ImageContainer {
     pub span: Span,
 }
 
-/// An image container with every variable expanded and every spec parsed.
-#[derive(Clone, Debug, PartialEq)]
+/// An image container with every variable expanded and every spec parsed. `Debug` hides env
+/// values named like secrets.
+#[derive(Clone, PartialEq)]
 pub struct ResolvedImage {
     /// Image reference.
     pub image: String,
@@ -428,8 +429,8 @@ pub struct ResolvedImage {
     pub shell: Option<Vec<String>>,
 }
 
-/// `registry_auths:`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `registry_auths:`. `Debug` never shows credentials.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegistryAuths {
     /// One string holding a whole `{"auths": …}` document (possibly `${DOCKER_AUTH_CONFIG}`).
@@ -438,8 +439,8 @@ pub enum RegistryAuths {
     Hosts(BTreeMap<String, RegistryAuth>),
 }
 
-/// Credentials for one registry host.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Credentials for one registry host. `Debug` never shows them.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegistryAuth {
     /// `{username, password}`.
@@ -720,4 +721,80 @@ pub struct ContinueOn {
     pub output: Vec<Expected>,
     /// Mark the step succeeded when continuing.
     pub mark_success: bool,
+}
+
+impl std::fmt::Debug for EnvVar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvVar")
+            .field("name", &self.name)
+            .field("value", &crate::redact::value(&self.name, &self.value.raw))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Param {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Param")
+            .field("name", &self.name)
+            .field(
+                "default",
+                &self
+                    .default
+                    .as_ref()
+                    .map(|d| crate::redact::value(&self.name, &d.raw)),
+            )
+            .field("value", &crate::redact::value(&self.name, &self.value))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryAuth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", &username.raw)
+                .field("password", &crate::redact::REDACTED)
+                .finish(),
+            RegistryAuth::Encoded(_) => f
+                .debug_tuple("Encoded")
+                .field(&crate::redact::REDACTED)
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RegistryAuths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryAuths::Json(_) => f
+                .debug_tuple("Json")
+                .field(&crate::redact::REDACTED)
+                .finish(),
+            RegistryAuths::Hosts(h) => f.debug_tuple("Hosts").field(h).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ResolvedImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), crate::redact::value(k, v)))
+            .collect();
+        f.debug_struct("ResolvedImage")
+            .field("image", &self.image)
+            .field("name", &self.name)
+            .field("working_dir", &self.working_dir)
+            .field("user", &self.user)
+            .field("platform", &self.platform)
+            .field("env", &env)
+            .field("mounts", &self.mounts)
+            .field("ports", &self.ports)
+            .field("network", &self.network)
+            .field("command", &self.command)
+            .field("shell", &self.shell)
+            .finish()
+    }
 }
