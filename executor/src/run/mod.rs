@@ -24,7 +24,7 @@ mod host_step;
 pub mod keepalive;
 mod output;
 pub mod record;
-mod shared;
+pub(crate) mod shared;
 mod step;
 
 use std::path::PathBuf;
@@ -39,6 +39,8 @@ pub use cancel::{cancel_pair, Cancel, CancelHandle, CancelLevel};
 pub use engine::{LABEL_KEEP, LABEL_PID, LABEL_RUN, LABEL_STEP, LABEL_WORKFLOW};
 pub use events::{Event, EventSink, OutputStream, RunStatus, StepStatus};
 pub use record::{ChildRun, ParentRef, RunRecord, StepRecord};
+/// The create requests the runner sends, for `tug dry` and other previews.
+pub use shared::{create_body, health};
 
 use crate::workflow::{Container, Host, RegistryAuth, RegistryAuths, Workflow};
 

@@ -21,7 +21,7 @@ use crate::workflow::{Healthcheck, ImageContainer, MountSource, ResolvedImage, S
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A create request for `r` (image, env, user, working dir, mounts, ports, network, platform).
-pub(crate) fn create_body(r: &ResolvedImage) -> ContainerCreate {
+pub fn create_body(r: &ResolvedImage) -> ContainerCreate {
     let mut c = ContainerCreate::new(r.image.clone());
     c.name = r.name.clone();
     c.platform = r.platform.as_ref().map(|p| p.to_string());
@@ -58,7 +58,7 @@ pub(crate) fn create_body(r: &ResolvedImage) -> ContainerCreate {
 }
 
 /// The engine's form of a `healthcheck:`.
-pub(crate) fn health(h: &Healthcheck) -> HealthConfig {
+pub fn health(h: &Healthcheck) -> HealthConfig {
     let mut c = HealthConfig::default();
     c.test = h.test.clone();
     c.interval = h.interval;
