@@ -163,6 +163,7 @@ impl LiveView {
 
     /// Queues a line for the scrolling area above the live view.
     fn above(&mut self, who: &str, text: &str) {
+        self.name_w = self.name_w.max(who.chars().count().min(40));
         let color = self.color_of(who);
         let name = format!("{who:<w$} |", w = self.name_w);
         let prefix = if who == "tug" {

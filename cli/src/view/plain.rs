@@ -66,6 +66,8 @@ impl PlainView {
     }
 
     fn line(&mut self, who: &str, text: &str) {
+        // Names of child-run steps may be longer: widen once, keep the columns aligned after.
+        self.width = self.width.max(who.chars().count().min(40));
         let color = self.color_of(who);
         let name = format!("{who:<w$} |", w = self.width);
         let prefix = if who == "tug" {
