@@ -55,6 +55,15 @@ struct LiveStep {
     note: Option<String>,
 }
 
+/// Where the lines above the live area go.
+enum Sink {
+    /// The process's stdout.
+    Stdout,
+    /// Kept, for tests.
+    #[cfg(test)]
+    Memory(std::sync::Arc<std::sync::Mutex<Vec<String>>>),
+}
+
 /// The live renderer.
 pub struct LiveView {
     multi: MultiProgress,
@@ -78,6 +87,7 @@ pub struct LiveView {
     text_style: ProgressStyle,
     pull_style: ProgressStyle,
     tty: super::tty::Quiet,
+    sink: Sink,
 }
 
 impl std::fmt::Debug for LiveView {
@@ -91,15 +101,31 @@ impl std::fmt::Debug for LiveView {
 }
 
 impl LiveView {
-    /// A live view of `workflow`'s run; `quiet` hides step output.
+    /// A live view of `workflow`'s run on stderr; `quiet` hides step output.
     pub fn new(workflow: &Workflow, quiet: bool) -> LiveView {
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(20));
+        let rows = console::Term::stderr().size().0 as usize;
+        LiveView::with_target(
+            workflow,
+            quiet,
+            ProgressDrawTarget::stderr_with_hz(20),
+            rows,
+            Sink::Stdout,
+        )
+    }
+
+    fn with_target(
+        workflow: &Workflow,
+        quiet: bool,
+        target: ProgressDrawTarget,
+        rows: usize,
+        sink: Sink,
+    ) -> LiveView {
+        let multi = MultiProgress::with_draw_target(target);
         let text_style = ProgressStyle::with_template("{wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         let pull_style = ProgressStyle::with_template("{prefix} {bar:20.cyan/blue} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("━╸─");
-        let rows = console::Term::stderr().size().0 as usize;
         let n = workflow.steps.len();
         let compact = n + 1 > rows / 2;
         let header = multi.add(ProgressBar::new_spinner().with_style(text_style.clone()));
@@ -147,7 +173,12 @@ impl LiveView {
             dag_pull: None,
             text_style,
             pull_style,
-            tty: super::tty::Quiet::new(),
+            tty: match sink {
+                Sink::Stdout => super::tty::Quiet::new(),
+                #[cfg(test)]
+                Sink::Memory(_) => super::tty::Quiet::none(),
+            },
+            sink,
         };
         view.redraw();
         view
@@ -301,13 +332,17 @@ impl LiveView {
             return;
         }
         let lines = std::mem::take(&mut self.queued);
-        self.multi.suspend(|| {
-            let mut out = std::io::stdout().lock();
-            for l in &lines {
-                let _ = writeln!(out, "{l}");
-            }
-            let _ = out.flush();
-        });
+        match &self.sink {
+            Sink::Stdout => self.multi.suspend(|| {
+                let mut out = std::io::stdout().lock();
+                for l in &lines {
+                    let _ = writeln!(out, "{l}");
+                }
+                let _ = out.flush();
+            }),
+            #[cfg(test)]
+            Sink::Memory(kept) => kept.lock().unwrap().extend(lines),
+        }
     }
 
     fn output(&mut self, who: &str, text: &str) {
@@ -479,5 +514,135 @@ impl View for LiveView {
         self.header.finish_and_clear();
         let _ = self.multi.clear();
         self.tty.restore();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use executor::run::{OutputStream, RunStatus};
+    use executor::workflow::{load_str, LoadOptions};
+    use indicatif::InMemoryTerm;
+
+    use super::*;
+
+    const WORKFLOW: &str = "name: ci\nsteps:\n  - id: build\n    run: make\n  - id: test\n    depends: build\n    run: make test\n";
+
+    fn view(rows: u16) -> (LiveView, InMemoryTerm, Arc<Mutex<Vec<String>>>) {
+        let wf = load_str(WORKFLOW, "ci.yaml", &LoadOptions::default())
+            .unwrap()
+            .workflow;
+        let term = InMemoryTerm::new(rows, 80);
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let v = LiveView::with_target(
+            &wf,
+            false,
+            ProgressDrawTarget::term_like(Box::new(term.clone())),
+            usize::from(rows),
+            Sink::Memory(kept.clone()),
+        );
+        (v, term, kept)
+    }
+
+    fn step(id: &str, status: StepStatus, code: Option<i64>) -> Event {
+        Event::Step {
+            step: id.into(),
+            status,
+            exit_code: code,
+            error: None,
+        }
+    }
+
+    fn screen(v: &mut LiveView, term: &InMemoryTerm) -> String {
+        v.flush();
+        // Redraws are rate-limited: tick until the latest state is drawn.
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        v.tick();
+        term.contents()
+    }
+
+    #[test]
+    fn states_progress_bar_output_and_a_clean_end() {
+        let (mut v, term, kept) = view(30);
+        v.event(&Event::RunStarted {
+            run_id: "r1".into(),
+            workflow: "ci".into(),
+            dir: "/d".into(),
+        });
+        let s = screen(&mut v, &term);
+        assert!(s.contains("ci · 0/2 steps done"), "{s}");
+        assert!(s.contains("run r1"), "{s}");
+        assert!(s.contains("· build  pending"), "{s}");
+        assert!(s.contains("· test   pending    after build"), "{s}");
+
+        v.event(&step("build", StepStatus::Running, None));
+        v.event(&Event::Pull {
+            step: Some("build".into()),
+            image: "alpine:3".into(),
+            status: "Downloading".into(),
+            current: Some(1_048_576),
+            total: Some(4_194_304),
+        });
+        let s = screen(&mut v, &term);
+        let line = s.lines().find(|l| l.contains("build")).unwrap();
+        assert!(line.contains("pulling"), "{s}");
+        assert!(
+            line.contains("━━━━━"),
+            "a quarter of the bar is full: {line}"
+        );
+        assert!(line.contains("1.00 MiB / 4.00 MiB  Downloading"), "{line}");
+
+        v.event(&Event::Output {
+            step: "build".into(),
+            stream: OutputStream::Stdout,
+            data: Bytes::from_static(b"compiling\npart"),
+        });
+        let s = screen(&mut v, &term);
+        let line = s.lines().find(|l| l.contains("build")).unwrap();
+        assert!(line.contains("running"), "output ends the pull: {s}");
+        assert_eq!(kept.lock().unwrap().as_slice(), ["build | compiling"]);
+
+        v.event(&step("build", StepStatus::Succeeded, Some(0)));
+        v.event(&step("test", StepStatus::Running, None));
+        v.event(&step("test", StepStatus::Failed, Some(3)));
+        let s = screen(&mut v, &term);
+        assert!(s.contains("ci · 2/2 steps done"), "{s}");
+        assert!(s.contains("✔ build  succeeded"), "{s}");
+        assert!(s.contains("✘ test   failed     exit 3"), "{s}");
+        // The unfinished line was flushed when its step ended.
+        assert_eq!(
+            kept.lock().unwrap().as_slice(),
+            ["build | compiling", "build | part"]
+        );
+
+        v.interrupted(false, "stopping");
+        v.event(&Event::RunFinished {
+            status: RunStatus::Failed,
+            duration: Duration::from_secs(1),
+        });
+        v.finish();
+        assert_eq!(term.contents().trim(), "", "the live area is cleared");
+        assert_eq!(kept.lock().unwrap().last().unwrap(), "tug   | stopping");
+    }
+
+    #[test]
+    fn compact_when_the_steps_do_not_fit() {
+        let (mut v, term, kept) = view(4);
+        assert!(v.compact);
+        let s = screen(&mut v, &term);
+        assert!(!s.contains("pending"), "pending steps get no line: {s}");
+        v.event(&step("build", StepStatus::Running, None));
+        let s = screen(&mut v, &term);
+        assert!(s.contains("build  running"), "{s}");
+        v.event(&step("build", StepStatus::Succeeded, Some(0)));
+        let s = screen(&mut v, &term);
+        assert!(
+            !s.contains("build"),
+            "a finished step leaves the live area: {s}"
+        );
+        let above = kept.lock().unwrap().join("\n");
+        assert!(above.contains("✔ build  succeeded"), "{above}");
     }
 }

@@ -41,6 +41,12 @@ impl Quiet {
         }
     }
 
+    /// Leaves the terminal alone.
+    #[cfg(test)]
+    pub fn none() -> Quiet {
+        Quiet { saved: None }
+    }
+
     /// Puts the settings back now.
     pub fn restore(&mut self) {
         if let Some(saved) = self.saved.take() {
