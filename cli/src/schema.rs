@@ -303,7 +303,7 @@ pub static HARNESS_DEF: Node = Node {
         f("prefix_args", LIST, "Arguments placed before everything else."),
         f("prompt_mode", STR, "How the prompt is passed: as an argument, after `prompt_flag`, or on stdin (host steps only).").default("arg").allowed(&["arg", "flag", "stdin"]),
         f("prompt_flag", STR, "The flag before the prompt, with `prompt_mode: flag`, e.g. `--prompt`."),
-        f("prompt_position", STR, "Whether the prompt goes before or after the option flags.").default("after_flags").allowed(&["before_flags", "after_flags"]),
+        f("prompt_position", STR, "Whether the prompt goes before or after the option flags.").default("before_flags").allowed(&["before_flags", "after_flags"]),
         f("flag_style", STR, "How option keys become flags: `--key` or `-key`.").default("gnu_long").allowed(&["gnu_long", "single_dash"]),
         f("option_flags", MAP, "Option key → the flag to use for it instead of the generated one."),
     ],

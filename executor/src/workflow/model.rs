@@ -551,10 +551,10 @@ pub enum PromptMode {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PromptPosition {
-    /// Prompt, then flags.
-    BeforeFlags,
-    /// Flags, then prompt (default).
+    /// Prompt, then flags (default, as in Dagu).
     #[default]
+    BeforeFlags,
+    /// Flags, then prompt.
     AfterFlags,
 }
 

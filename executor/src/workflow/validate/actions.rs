@@ -439,7 +439,11 @@ impl Checker<'_> {
                     .with_help(format!("set `{k}` in each step's `with:`")),
                 ),
                 _ => {
-                    if let Some(o) = self.harness_option(&e.value, &field) {
+                    // `key: null` sets no default (Dagu drops a null option rather than
+                    // passing `--key null`).
+                    if e.value.is_null() {
+                        d.options.remove(k);
+                    } else if let Some(o) = self.harness_option(&e.value, &field) {
                         d.options.insert(k.to_string(), o);
                     }
                 }
