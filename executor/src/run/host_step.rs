@@ -102,7 +102,7 @@ pub(crate) async fn run(
         for (k, v) in &env {
             cmd.env(k, v);
         }
-        code = run_one(ctx, step, cmd, deadline, out).await?;
+        code = run_one(ctx, step, cmd, None, deadline, out).await?;
         if code != 0 {
             break;
         }
@@ -110,16 +110,65 @@ pub(crate) async fn run(
     Ok(code)
 }
 
+/// Runs `argv` directly (no shell) on the host with `stdin` fed to it; for harness providers.
+pub(crate) async fn run_argv(
+    ctx: &RunCtx,
+    step: &Step,
+    argv: Vec<String>,
+    stdin: Option<String>,
+    step_env: &[(String, String)],
+    deadline: Option<Instant>,
+    out: &mut StepOutput,
+) -> Result<i64, StepFailure> {
+    let wf = &ctx.workflow;
+    let scope = &wf.scope;
+    let env = merge_env(&expand_env(&wf.env, scope), step_env);
+    let dir = match &step.working_dir {
+        Some(t) => wf.working_dir.join(t.expand(scope, Escapes::Literal)),
+        None => wf.working_dir.clone(),
+    };
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .current_dir(&dir)
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    for (k, v) in std::env::vars() {
+        if inherited(&k) {
+            cmd.env(k, v);
+        }
+    }
+    for (k, v) in &env {
+        cmd.env(k, v);
+    }
+    run_one(ctx, step, cmd, stdin, deadline, out).await
+}
+
 async fn run_one(
     ctx: &RunCtx,
     step: &Step,
     mut cmd: tokio::process::Command,
+    stdin: Option<String>,
     deadline: Option<Instant>,
     out: &mut StepOutput,
 ) -> Result<i64, StepFailure> {
     let mut child = cmd
         .spawn()
         .map_err(|e| StepFailure::message(format!("cannot start the command: {e}")))?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = pipe.write_all(text.as_bytes()).await;
+            let _ = pipe.shutdown().await;
+        });
+    }
     let pid = child.id().map(|p| Pid::from_raw(p as i32));
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");

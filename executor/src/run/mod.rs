@@ -20,6 +20,7 @@ mod container;
 mod control;
 mod engine;
 pub mod events;
+mod harness;
 mod host_step;
 pub mod keepalive;
 mod output;

@@ -10,11 +10,11 @@ use super::events::{Event, StepStatus};
 use super::output::{StepOutput, STDERR_TAIL_LINES};
 use super::shared::{self, Shared};
 use super::{
-    children, control, host_step, record, FailureKind, RunCtx, StepFailure, ENGINE_PREFIX,
+    children, control, harness, host_step, record, FailureKind, RunCtx, StepFailure, ENGINE_PREFIX,
 };
 use crate::workflow::{
     expand_env, merge_env, resolve_volume, split_line, Action, CommandSpec, Container, DockerRun,
-    Escapes, Run, Scope, Shell, Step, Text, Workflow,
+    Escapes, HarnessRun, Run, Scope, Shell, Step, Text, Workflow,
 };
 
 /// What a finished step hands back to the scheduler.
@@ -33,11 +33,8 @@ pub(crate) fn uses_shared(wf: &Workflow, step: &Step) -> bool {
 
 /// Features whose run-time support lands with a later issue; a step using them fails with a
 /// clear message rather than running half-way.
-fn unsupported(step: &Step) -> Option<&'static str> {
-    match step.action {
-        Action::HarnessRun(_) => Some("action: harness.run"),
-        _ => None,
-    }
+fn unsupported(_step: &Step) -> Option<&'static str> {
+    None
 }
 
 /// Runs step `i` (preconditions, attempts, continue_on) and records it.
@@ -274,6 +271,7 @@ async fn execute(
                 Err(why) => Err(why.failure(&step.id)),
             }
         }
+        Action::HarnessRun(h) => harness_run(ctx, step, h, scope, shared, deadline, &mut out).await,
         _ => dispatch(ctx, step, scope, shared, deadline, &mut out).await,
     };
     let _ = out.flush().await;
@@ -293,6 +291,140 @@ async fn execute(
         captured,
         stderr_tail: out.stderr_tail(STDERR_TAIL_LINES),
     })
+}
+
+/// `action: harness.run`: the provider, then each fallback in order, until one succeeds.
+async fn harness_run(
+    ctx: &RunCtx,
+    step: &Step,
+    h: &HarnessRun,
+    scope: &Scope,
+    shared: Option<&Shared>,
+    deadline: Option<Instant>,
+    out: &mut StepOutput,
+) -> Result<i64, StepFailure> {
+    let providers = harness::providers(h);
+    let total = providers.len();
+    let mut last = Err(StepFailure::message("no provider to run"));
+    for (n, provider) in providers.iter().enumerate() {
+        let cmd = harness::command_line(&ctx.workflow, h, provider, scope)
+            .map_err(|e| StepFailure::message(format!("cannot run the harness: {e}")))?;
+        last = harness_once(ctx, step, &cmd, scope, shared, deadline, out).await;
+        let failed = match &last {
+            Ok(0) => return last,
+            Err(f) if matches!(f.kind, FailureKind::Interrupted | FailureKind::Timeout) => {
+                return last
+            }
+            _ => true,
+        };
+        if failed && n + 1 < total {
+            let next = harness::provider_name(&providers[n + 1]).to_string();
+            ctx.events
+                .notice(
+                    Some(&step.id),
+                    harness::fallback_notice(n + 1, total, &cmd.provider, &next),
+                )
+                .await;
+        }
+    }
+    last
+}
+
+/// One provider's attempt, wherever the step runs.
+async fn harness_once(
+    ctx: &RunCtx,
+    step: &Step,
+    cmd: &harness::HarnessCommand,
+    scope: &Scope,
+    shared: Option<&Shared>,
+    deadline: Option<Instant>,
+    out: &mut StepOutput,
+) -> Result<i64, StepFailure> {
+    let wf = &ctx.workflow;
+    let step_env = expand_env(&step.env, scope);
+    let container = step.container.as_ref().or(wf.container.as_ref());
+    if container.is_some() && cmd.stdin.is_some() {
+        return Err(StepFailure::message(format!(
+            "provider {}: input on stdin (prompt_mode: stdin, or with.stdin) is not supported inside containers; use prompt_mode arg or flag",
+            cmd.provider
+        )));
+    }
+    let not_found = |image: &str| {
+        StepFailure::message(format!(
+            "agent binary not found: {} is not in PATH in image {image}: the runner image must contain the selected provider binary (see harness runner images)",
+            cmd.binary
+        ))
+    };
+    let missing = |f: &StepFailure| {
+        let m = f.message.to_ascii_lowercase();
+        m.contains("executable file not found") || m.contains("no such file or directory")
+    };
+    match container {
+        None => host_step::run_argv(ctx, step, cmd.argv(), cmd.stdin.clone(), &step_env, deadline, out)
+            .await
+            .map_err(|f| {
+                if missing(&f) {
+                    StepFailure::message(format!(
+                        "agent binary not found: {} is not in PATH on the host: install the selected provider binary",
+                        cmd.binary
+                    ))
+                } else {
+                    f
+                }
+            }),
+        Some(Container::Image(spec)) if step.container.is_some() => {
+            let resolved = spec
+                .resolve(scope, ctx.host.as_ref(), &wf.working_dir, &step_env)
+                .map_err(|d| StepFailure::message(wf.diagnostics(d).render()))?;
+            let platform = resolved.platform.as_ref().map(|p| p.to_string());
+            bounded(
+                ctx,
+                step,
+                deadline,
+                container::ensure_image(ctx, Some(&step.id), &resolved.image, spec.pull_policy, platform.as_deref()),
+            )
+            .await?;
+            let mut create = shared::create_body(&resolved);
+            create.config.entrypoint = Some(vec![cmd.binary.clone()]);
+            create.config.cmd = Some(cmd.args.clone());
+            let image = resolved.image.clone();
+            match container::run_fresh(ctx, &step.id, create, false, step.signal_on_stop.clone(), deadline, out).await {
+                Err(f) if missing(&f) => Err(not_found(&image)),
+                other => other,
+            }
+        }
+        Some(Container::Image(spec)) => {
+            let Some(shared) = shared else {
+                return Err(StepFailure::message("the DAG-level container is not running"));
+            };
+            let settings = ExecSettings {
+                env: shared::exec_env(&step_env, &shared.resolved.env),
+                user: shared.resolved.user.clone(),
+                working_dir: shared.resolved.working_dir.clone(),
+            };
+            let code = container::exec_in(ctx, &step.id, &shared.id, cmd.argv(), &settings, step.signal_on_stop.as_deref(), deadline, out).await?;
+            if code == 126 || code == 127 {
+                let _ = spec;
+                return Err(not_found(&shared.resolved.image));
+            }
+            Ok(code)
+        }
+        Some(Container::Exec(e)) => {
+            let name = e.container.expand(scope, Escapes::Literal);
+            bounded(ctx, step, deadline, container::wait_running(ctx, Some(&step.id), &name, ctx.exec_wait)).await?;
+            let env = merge_env(&step_env, &expand_env(&e.env, scope));
+            let settings = ExecSettings {
+                env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                user: e.user.as_ref().map(|t| t.expand(scope, Escapes::Literal)),
+                working_dir: e.working_dir.as_ref().map(|t| t.expand(scope, Escapes::Literal)),
+            };
+            let code = container::exec_in(ctx, &step.id, &name, cmd.argv(), &settings, step.signal_on_stop.as_deref(), deadline, out).await?;
+            if code == 126 || code == 127 {
+                return Err(not_found(&format!("of container {name}")));
+            }
+            Ok(code)
+        }
+    }
 }
 
 /// Runs a preparation (a pull, a wait) within the step's deadline.
