@@ -166,6 +166,19 @@ pub async fn logs(run: &str, step: Option<&str>, follow: bool) -> anyhow::Result
         live = still_live(&dir);
     }
     let _ = std::io::stdout().flush();
+    // Child runs (dag.run, parallel) keep their own logs.
+    let p = Paint::for_stream(Stream::Stderr);
+    for s in rec.steps.iter().filter(|s| steps.contains(&s.id)) {
+        for c in &s.children {
+            eprintln!(
+                "{}",
+                p.dim(&format!(
+                    "{}: child run {} ({}) has its own logs: tug logs {}",
+                    s.id, c.run_id, c.workflow, c.run_id
+                ))
+            );
+        }
+    }
     Ok(exit::SUCCESS)
 }
 
