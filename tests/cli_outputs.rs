@@ -113,6 +113,7 @@ fn every_command_has_help_with_examples() {
         &["logs"],
         &["history"],
         &["gc"],
+        &["engine"],
         &["engine", "info"],
         &["schema"],
         &["completions"],
@@ -472,3 +473,33 @@ fn logs_follow_ends_with_the_run() {
         "tick | tick 1\ntick | tick 2\ntick | tick 3\ntick | tick 4\ntock | tock\n"
     );
 }
+
+/// A failing run with containers pins the same output on both engines.
+async fn failing_container_run(engine: tug_tests::Engine, client: engine_api::Client) {
+    let run_id = tug_tests::unique("cli-fail-container");
+    let t = Tug::new(&[
+        "start",
+        "tests/fixtures/cli/fail_container.yaml",
+        "--run-id",
+        &run_id,
+    ])
+    .envs(&engine.env());
+    let data = t.data().display().to_string();
+    let out = t.run();
+    out.assert_code(1);
+    snapshot(
+        "run_failing_container",
+        &normalize(&out.transcript(), &[(&data, "[DATA]"), (&run_id, "[RUN]")]),
+    );
+    let left = client
+        .list_containers(&engine_api::containers::ListContainers::all(
+            engine_api::Filters::new().label(format!("tug.run={run_id}")),
+        ))
+        .await
+        .expect("list containers");
+    assert!(left.is_empty(), "containers left: {left:?}");
+}
+
+tug_tests::engine_test!(failing_container_run_on_each_engine, |engine, client| {
+    failing_container_run(engine, client).await;
+});

@@ -128,7 +128,7 @@ enum Command {
         dry_run: bool,
     },
     /// Inspect the container engine tug would use.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = help::ENGINE_INFO)]
     Engine(engine::EngineCommand),
     /// Show the fields a workflow file accepts, at a dot-separated path (as `dagu schema`).
     #[command(after_help = help::SCHEMA)]
