@@ -72,11 +72,8 @@ pub fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {
         }
     }
     if files.len() > 1 && failed > 0 {
-        eprintln!(
-            "{} of {} are invalid",
-            crate::human::count(failed, "file"),
-            files.len()
-        );
+        let verb = if failed == 1 { "is" } else { "are" };
+        eprintln!("{failed} of {} files {verb} invalid", files.len());
     }
     Ok(if failed == 0 {
         exit::SUCCESS
