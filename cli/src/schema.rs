@@ -482,6 +482,45 @@ pub static CONTINUE_ON: Node = Node {
     open: None,
 };
 
+/// What a path names: a mapping, or a field with a plain value.
+#[derive(Debug, Clone, Copy)]
+pub enum Found {
+    /// A mapping and its fields.
+    Node(&'static Node),
+    /// A field whose value has no fields of its own.
+    Leaf(&'static Field),
+}
+
+/// Finds what `path` names, or says where the path went wrong.
+pub fn find(path: &str) -> Result<Found, String> {
+    match lookup(path) {
+        Ok(n) => Ok(Found::Node(n)),
+        Err(e) => {
+            // A leaf: the last segment is a field of the node before it.
+            let trimmed = path.trim().trim_matches('.');
+            let parent_len = (0..trimmed.len())
+                .rev()
+                .filter(|&i| trimmed.as_bytes()[i] == b'.')
+                .find(|&i| {
+                    lookup(&trimmed[..i])
+                        .ok()
+                        .is_some_and(|n| n.fields.iter().any(|f| f.name == &trimmed[i + 1..]))
+                });
+            let (parent, name) = match parent_len {
+                Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
+                None => ("", trimmed),
+            };
+            match lookup(parent)
+                .ok()
+                .and_then(|n| n.fields.iter().find(|f| f.name == name))
+            {
+                Some(f) if f.child.is_none() => Ok(Found::Leaf(f)),
+                _ => Err(e),
+            }
+        }
+    }
+}
+
 /// Finds the node at `path`, or says where the path went wrong.
 pub fn lookup(path: &str) -> Result<&'static Node, String> {
     let mut node: &'static Node = &ROOT;
@@ -567,8 +606,19 @@ fn kinds_text(kinds: &[Kind]) -> String {
 /// `tug schema [PATH] [--json]`.
 pub fn run(path: Option<&str>, json: bool) -> anyhow::Result<u8> {
     let path = path.unwrap_or("");
-    let node = match lookup(path) {
-        Ok(n) => n,
+    let node = match find(path) {
+        Ok(Found::Node(n)) => n,
+        Ok(Found::Leaf(f)) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&field_schema(f))?);
+            } else {
+                print!(
+                    "{}",
+                    render_field(path, f, Paint::for_stream(Stream::Stdout))
+                );
+            }
+            return Ok(exit::SUCCESS);
+        }
         Err(e) => {
             crate::report::message(&e);
             return Ok(exit::USAGE);
@@ -601,6 +651,27 @@ pub fn run(path: Option<&str>, json: bool) -> anyhow::Result<u8> {
         );
     }
     Ok(exit::SUCCESS)
+}
+
+/// The text of one field with a plain value.
+pub fn render_field(path: &str, f: &Field, p: Paint) -> String {
+    let mut s = format!("{}: {}\n", p.bold(path), kinds_text(f.kinds));
+    for line in crate::human::wrap(f.doc, crate::human::text_width().saturating_sub(2)) {
+        s.push_str(&format!("  {line}\n"));
+    }
+    if f.required {
+        s.push_str("  Required.\n");
+    }
+    if !f.allowed.is_empty() {
+        s.push_str(&format!("  One of: {}.\n", f.allowed.join(", ")));
+    }
+    if let Some(d) = f.default {
+        s.push_str(&format!("  Default: {d}.\n"));
+    }
+    if f.dag_only {
+        s.push_str("  DAG-level container only.\n");
+    }
+    s
 }
 
 /// The text of one node.
@@ -792,6 +863,15 @@ mod tests {
         assert!(e.contains("did you mean `container`"), "{e}");
         let e = lookup("steps.id").unwrap_err();
         assert!(e.contains("no fields of its own"), "{e}");
+        assert!(matches!(find("steps.id"), Ok(Found::Leaf(f)) if f.name == "id"));
+        assert!(matches!(
+            find("steps.container.pull_policy"),
+            Ok(Found::Leaf(f)) if f.name == "pull_policy"
+        ));
+        assert!(
+            matches!(find("steps.with.docker.run.pull"), Ok(Found::Leaf(f)) if f.name == "pull")
+        );
+        assert!(find("steps.nope").is_err());
     }
 
     fn names(node: &Node) -> Vec<&'static str> {
