@@ -1,21 +1,21 @@
-//! The JSON bodies `tug dry` shows under its create and exec requests, built the way the runner
-//! (`executor::run`) builds them, from the same resolved settings, without an engine.
+//! The JSON bodies `tug dry` shows under its create and exec requests, built from the same
+//! resolved settings and with the runner's own `create_body`, without an engine. What the
+//! runner adds around it (labels, the keep-alive entrypoint, `Cmd` from `run`, exec settings)
+//! is mirrored here.
 //!
 //! What only a run knows is shown as a placeholder: `{run-id}` and `{pid}` in labels and exec
 //! tokens, and `${VAR}` for a step output a later step uses. The keep-alive helper of a
 //! DAG-level container is shown as the runner uses it when a helper fits the image's
 //! architecture (otherwise the runner falls back to a shell loop).
 
-use engine_api::containers::{
-    ContainerCreate, HealthConfig, Mount as ApiMount, PortBinding as ApiPort,
-    RestartPolicy as ApiRestart,
-};
+use engine_api::containers::{ContainerCreate, RestartPolicy as ApiRestart};
 use engine_api::exec::ExecCreate;
-use executor::run::{keepalive, LABEL_KEEP, LABEL_PID, LABEL_RUN, LABEL_STEP, LABEL_WORKFLOW};
+use executor::run::{
+    create_body, health, keepalive, LABEL_KEEP, LABEL_PID, LABEL_RUN, LABEL_STEP, LABEL_WORKFLOW,
+};
 use executor::workflow::{
     expand_env, merge_env, resolve_volume, split_line, Action, CommandSpec, Container, Escapes,
-    Healthcheck, Host, ImageContainer, MountSource, ResolvedImage, Run, Scope, Shell, Startup,
-    Step, Text, Workflow,
+    Host, ImageContainer, ResolvedImage, Run, Scope, Shell, Startup, Step, Text, Workflow,
 };
 use serde_json::{json, Value};
 
@@ -96,54 +96,6 @@ fn labels(c: &mut ContainerCreate, wf: &Workflow, step: &str, keep: bool) {
             .labels
             .insert(LABEL_KEEP.to_string(), "1".to_string());
     }
-}
-
-/// A create request for resolved image settings, as the runner's `create_body`.
-fn create_body(r: &ResolvedImage) -> ContainerCreate {
-    let mut c = ContainerCreate::new(r.image.clone());
-    c.name = r.name.clone();
-    c.platform = r.platform.as_ref().map(|p| p.to_string());
-    c.config.env = r.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    c.config.user = r.user.clone();
-    c.config.working_dir = r.working_dir.clone();
-    for m in &r.mounts {
-        c.host_config.mounts.push(match &m.source {
-            MountSource::Bind(p) => ApiMount::bind(p.display().to_string(), &m.target, m.read_only),
-            MountSource::Volume(n) => ApiMount::volume(n, &m.target, m.read_only),
-            _ => continue,
-        });
-    }
-    for p in &r.ports {
-        c.config
-            .exposed_ports
-            .insert(p.key(), serde_json::Map::new());
-        c.host_config
-            .port_bindings
-            .entry(p.key())
-            .or_default()
-            .push(ApiPort::new(
-                p.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-                p.host_port.map(|h| h.to_string()).unwrap_or_default(),
-            ));
-    }
-    if let Some(n) = &r.network {
-        c.host_config.network_mode = Some(n.mode());
-        if let executor::workflow::Network::Custom(name) = n {
-            c.endpoints
-                .insert(name.clone(), Value::Object(Default::default()));
-        }
-    }
-    c
-}
-
-fn health(h: &Healthcheck) -> HealthConfig {
-    let mut c = HealthConfig::default();
-    c.test = h.test.clone();
-    c.interval = h.interval;
-    c.timeout = h.timeout;
-    c.start_period = h.start_period;
-    c.retries = h.retries.map(i64::from);
-    c
 }
 
 fn dag_create(wf: &Workflow, spec: &ImageContainer, r: &ResolvedImage) -> Value {
