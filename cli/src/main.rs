@@ -49,7 +49,14 @@ use clap::{CommandFactory, Parser, Subcommand};
 )]
 struct Cli {
     /// When to use colour: auto (terminals, unless NO_COLOR is set), always, never.
-    #[arg(long, global = true, value_enum, default_value_t = style::ColorChoice::Auto, value_name = "WHEN")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = style::ColorChoice::Auto,
+        value_name = "WHEN",
+        hide_possible_values = true
+    )]
     color: style::ColorChoice,
     #[command(subcommand)]
     command: Command,
