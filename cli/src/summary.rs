@@ -357,7 +357,10 @@ pub fn result_line(v: &RunView<'_>, p: Paint) -> String {
         (RunStatus::Running, false) => p.red_bold("abandoned"),
         (st, _) => paint_run(p, st, st.as_str()),
     };
-    if parts.is_empty() {
+    if v.status == RunStatus::Running && v.live {
+        // Still going: say where it is, not how it ended.
+        format!("{} {}", p.bold("So far:"), parts.join(", "))
+    } else if parts.is_empty() {
         format!("{} {status}", p.bold("Result:"))
     } else if counts.len() == 1 && v.steps.len() > 1 && counts[0].0.as_str() == v.status.as_str() {
         let n = v.steps.len();
