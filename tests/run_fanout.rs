@@ -856,8 +856,8 @@ impl Problems {
     }
 }
 
-/// A child record's `status`, or what is wrong with it.
-fn child_run_status(run: &TugRun, workflow: &str, run_id: &str) -> Result<Value, String> {
+/// A child's record, or why it cannot be read.
+fn child_record(run: &TugRun, workflow: &str, run_id: &str) -> Result<Value, String> {
     let path = run_dir_of(run, workflow, run_id).join("status.json");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let record: Value =
@@ -865,10 +865,10 @@ fn child_run_status(run: &TugRun, workflow: &str, run_id: &str) -> Result<Value,
     Ok(record)
 }
 
-/// Checks the records of a fan-out step `fan` stopped early: the step ended `step_status`; each
-/// child that started (`started`) is recorded `stopped` (one of) in the parent's record and in
-/// its own, with its step too; a child that never started is not recorded as running,
-/// succeeded or failed.
+/// Checks the records of the children of a fan-out step `fan` stopped early: each of the first
+/// `started` children is recorded as one of `stopped` in the parent's record and in its own,
+/// its step `sleep` too; a child that never started is not recorded as running, succeeded or
+/// failed.
 fn check_stopped_children(
     problems: &mut Problems,
     run: &TugRun,
@@ -885,7 +885,7 @@ fn check_stopped_children(
                 in_parent.as_str().is_some_and(|s| stopped.contains(&s)),
                 || format!("child {id} is {in_parent} in the parent's record, expected one of {stopped:?}"),
             );
-            match child_run_status(run, workflow, id) {
+            match child_record(run, workflow, id) {
                 Ok(record) => {
                     let status = record["status"].clone();
                     problems.check(status.as_str().is_some_and(|s| stopped.contains(&s)), || {
