@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::events::{Event, EventSink, OutputStream, RunStatus};
 use super::output::StepOutput;
 use super::record::{self, ChildRun, ParentRef};
-use super::{RunCtx, RunOptions, RunSummary, StepFailure};
+use super::{Cancel, RunCtx, RunOptions, RunSummary, StepFailure};
 use crate::workflow::{
     load_file, DagRun, Escapes, LoadOptions, Parallel, ParallelItems, Scope, Step, SubWorkflowRef,
     Workflow, MAX_PARALLEL_ITEMS,
@@ -66,6 +66,7 @@ fn params(d: &DagRun, scope: &Scope) -> Vec<(String, String)> {
 /// (`step[item]/child-step | …`) and notices.
 async fn run_child(
     ctx: &RunCtx,
+    cancel: &Cancel,
     step: &Step,
     child: Arc<Workflow>,
     params: Vec<(String, String)>,
@@ -93,12 +94,7 @@ async fn run_child(
         }
     };
     // Boxed: a child run is a run, and runs contain steps that may start children.
-    let child_run = super::run_boxed(
-        Arc::new(wf),
-        options,
-        EventSink::new(tx),
-        ctx.cancel.clone(),
-    );
+    let child_run = super::run_boxed(Arc::new(wf), options, EventSink::new(tx), cancel.clone());
     let (summary, ()) = tokio::join!(child_run, forward);
     summary
 }
@@ -184,6 +180,7 @@ fn child_ok(summary: &RunSummary) -> bool {
 /// `action: dag.run` without `parallel`: one child.
 pub(crate) async fn dag_run(
     ctx: &RunCtx,
+    cancel: &Cancel,
     index: usize,
     step: &Step,
     d: &DagRun,
@@ -202,6 +199,7 @@ pub(crate) async fn dag_run(
     });
     let summary = run_child(
         ctx,
+        cancel,
         step,
         child.clone(),
         params(d, scope),
@@ -271,8 +269,10 @@ fn items(p: &Parallel, scope: &Scope) -> Result<Vec<Value>, StepFailure> {
 }
 
 /// `parallel:` with `dag.run`: one child per item, at most `max_concurrent` at once.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn parallel(
     ctx: &RunCtx,
+    cancel: &Cancel,
     index: usize,
     step: &Step,
     d: &DagRun,
@@ -303,7 +303,7 @@ pub(crate) async fn parallel(
     let mut running = FuturesUnordered::new();
     let mut results: Vec<Option<RunSummary>> = vec![None; total];
     loop {
-        while running.len() < limit && !ctx.cancel.is_cancelled() {
+        while running.len() < limit && !cancel.is_cancelled() {
             let Some((n, item)) = pending.next() else {
                 break;
             };
@@ -313,7 +313,12 @@ pub(crate) async fn parallel(
             let child = child.clone();
             let id = ids[n].clone();
             let label = format!("{}[{n}]", step.id);
-            running.push(async move { (n, run_child(ctx, step, child, params, id, label).await) });
+            running.push(async move {
+                (
+                    n,
+                    run_child(ctx, cancel, step, child, params, id, label).await,
+                )
+            });
         }
         let Some((n, summary)) = running.next().await else {
             break;
@@ -321,6 +326,14 @@ pub(crate) async fn parallel(
         ctx.update(|r| r.steps[index].children[n].status = summary.status);
         results[n] = Some(summary);
     }
+    // Items never started (the run was stopped first) are recorded as cancelled.
+    ctx.update(|r| {
+        for (n, result) in results.iter().enumerate() {
+            if result.is_none() {
+                r.steps[index].children[n].status = RunStatus::Cancelled;
+            }
+        }
+    });
     let mut per_item = Vec::with_capacity(total);
     let mut all_outputs = Vec::with_capacity(total);
     let (mut succeeded, mut failed) = (0, Vec::new());
@@ -351,7 +364,7 @@ pub(crate) async fn parallel(
     out.write(OutputStream::Stdout, format!("{doc}\n").into())
         .await
         .map_err(|e| StepFailure::message(format!("cannot write the step's log: {e}")))?;
-    if ctx.cancel.is_cancelled() {
+    if cancel.is_cancelled() {
         return Err(StepFailure::interrupted());
     }
     if failed.is_empty() {

@@ -260,15 +260,42 @@ async fn execute(
     let deadline = step.timeout.map(|t| Instant::now() + t);
     let result = match &step.action {
         Action::DagRun(d) => {
+            // Children stop themselves (and remove what they created) when told to: the step
+            // never drops them half-way, it forwards interrupts and its own deadline to them.
+            let (handle, cancel) = super::cancel_pair();
+            let timed_out = std::sync::atomic::AtomicBool::new(false);
+            let forward = async {
+                let deadline_passed = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = ctx.cancel.cancelled() => {}
+                    _ = deadline_passed => timed_out.store(true, std::sync::atomic::Ordering::Relaxed),
+                }
+                handle.raise(super::CancelLevel::Graceful);
+                ctx.cancel.reached(super::CancelLevel::Kill).await;
+                handle.raise(super::CancelLevel::Kill);
+                std::future::pending::<()>().await
+            };
             let work = async {
                 match &step.parallel {
-                    Some(p) => children::parallel(ctx, index, step, d, p, scope, &mut out).await,
-                    None => children::dag_run(ctx, index, step, d, scope, &mut out).await,
+                    Some(p) => {
+                        children::parallel(ctx, &cancel, index, step, d, p, scope, &mut out).await
+                    }
+                    None => children::dag_run(ctx, &cancel, index, step, d, scope, &mut out).await,
                 }
             };
-            match container::interruptible(ctx, deadline, work).await {
-                Ok(r) => r,
-                Err(why) => Err(why.failure(&step.id)),
+            let result = tokio::select! {
+                r = work => r,
+                _ = forward => unreachable!("the forwarder never ends"),
+            };
+            if timed_out.load(std::sync::atomic::Ordering::Relaxed) {
+                Err(super::Interrupt::Timeout.failure(&step.id))
+            } else {
+                result
             }
         }
         Action::HarnessRun(h) => harness_run(ctx, step, h, scope, shared, deadline, &mut out).await,
