@@ -227,12 +227,13 @@ fn step_error(run: &TugRun, id: &str) -> String {
         .to_string()
 }
 
-/// Everything tug wrote about the run: its stderr and stdout, status.json and the steps' logs.
+/// Everything tug wrote about the run: its stderr and stdout, status.json and the steps' logs
+/// (not `workflow.yaml`, the copy of the user's own file).
 fn everything(run: &TugRun) -> String {
     let mut all = format!("{}\n{}\n", run.stderr, run.stdout);
     if let Ok(entries) = std::fs::read_dir(&run.run_dir) {
         for e in entries.flatten() {
-            if e.path().is_file() {
+            if e.path().is_file() && e.file_name() != "workflow.yaml" {
                 all.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
                 all.push('\n');
             }
@@ -565,11 +566,14 @@ engine_test!(fallback_tries_the_next_provider, |engine, client| {
         "each failed attempt's stderr stays in the step's stderr, in order{}",
         run.context()
     );
+    // Before each retry tug says which provider failed and which comes next (Dagu writes this
+    // line to the step's stderr; tug reports it as a notice of the step).
+    let all = everything(&run);
     for notice in [
         "harness: attempt 1/3 with claude failed; trying fallback 2/3 with codex",
         "harness: attempt 2/3 with codex failed; trying fallback 3/3 with pi",
     ] {
-        assert!(err.contains(notice), "no {notice:?}{}", run.context());
+        assert!(all.contains(notice), "no {notice:?}{}", run.context());
     }
 
     // A binary the image lacks is a failed attempt like any other.
@@ -589,9 +593,10 @@ engine_test!(fallback_tries_the_next_provider, |engine, client| {
         "{}",
         run.context()
     );
+    // …and the user learns why it failed.
     assert!(
-        everything(&run).contains("ghost-agent"),
-        "the missing binary is named{}",
+        everything(&run).contains("agent binary not found: ghost-agent"),
+        "the failed attempt's reason (the missing binary) is reported{}",
         run.context()
     );
 
