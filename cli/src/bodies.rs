@@ -33,6 +33,15 @@ pub struct StepBodies {
     pub execs: Vec<Value>,
 }
 
+impl StepBodies {
+    fn for_each_body(&mut self, mut f: impl FnMut(&mut Value)) {
+        if let Some(c) = &mut self.create {
+            f(c);
+        }
+        self.execs.iter_mut().for_each(f);
+    }
+}
+
 /// The bodies of a whole plan.
 #[derive(Debug, Default)]
 pub struct Bodies {
@@ -55,12 +64,42 @@ pub fn of(wf: &Workflow, host: &dyn Host) -> Bodies {
         }),
         _ => None,
     };
-    let steps = wf
+    let mut steps: Vec<StepBodies> = wf
         .steps
         .iter()
         .map(|s| step_bodies(wf, s, host, shared.as_ref().and_then(|r| r.as_ref().ok())))
         .collect();
+    let mut setup = setup;
+    // Secrets never reach the screen: env values named like secrets are redacted.
+    if let Some(v) = &mut setup {
+        redact(v);
+    }
+    for s in &mut steps {
+        s.for_each_body(redact);
+    }
     Bodies { setup, steps }
+}
+
+/// Replaces the values of secret-named entries in every `Env` list of a request body.
+fn redact(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                match child {
+                    Value::Array(items) if k.eq_ignore_ascii_case("env") => {
+                        for item in items.iter_mut() {
+                            if let Value::String(s) = item {
+                                *s = executor::redact::env_entry(s);
+                            }
+                        }
+                    }
+                    _ => redact(child),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
 }
 
 fn unknown(why: &str) -> Value {
@@ -155,7 +194,7 @@ fn exec_body(
 ) -> Value {
     let mut e = ExecCreate::new(argv);
     e.env = env;
-    e.env.push(format!("TUG_EXEC_TOKEN={RUN_ID}-{}", step.id));
+    e.env.push(format!("TUG_EXEC_ID={RUN_ID}-{}", step.id));
     e.user = user;
     e.working_dir = wd;
     serde_json::to_value(&e).unwrap_or(Value::Null)

@@ -132,12 +132,23 @@ impl View for JsonView {
             Event::Pull {
                 step,
                 image,
+                layer,
                 status,
                 current,
                 total,
             } => self.emit(
                 "pull",
-                json!({"step": step, "image": image, "status": status, "current": current, "total": total}),
+                json!({"step": step, "image": image, "layer": layer, "status": status, "current": current, "total": total}),
+            ),
+            Event::Child {
+                step,
+                index,
+                run_id,
+                workflow,
+                status,
+            } => self.emit(
+                "child",
+                json!({"step": step, "index": index, "run_id": run_id, "workflow": workflow, "status": status}),
             ),
             Event::Notice { step, message } => {
                 self.emit("notice", json!({"step": step, "message": message}))

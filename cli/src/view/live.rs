@@ -434,6 +434,7 @@ impl View for LiveView {
                 status,
                 current,
                 total,
+                ..
             } => {
                 let done = status.starts_with("Status:") || status.starts_with("Digest:");
                 let pull = (!done).then(|| Pull {

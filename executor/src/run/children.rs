@@ -64,19 +64,29 @@ fn params(d: &DagRun, scope: &Scope) -> Vec<(String, String)> {
 
 /// Runs one child to the end; its events reach the parent's sink as output of the parent step
 /// (`step[item]/child-step | …`) and notices.
+#[allow(clippy::too_many_arguments)]
 async fn run_child(
     ctx: &RunCtx,
     cancel: &Cancel,
     step: &Step,
+    index: Option<usize>,
     child: Arc<Workflow>,
     params: Vec<(String, String)>,
     run_id: String,
     label: String,
 ) -> RunSummary {
+    let child_event = |status: RunStatus| Event::Child {
+        step: step.id.clone(),
+        index,
+        run_id: run_id.clone(),
+        workflow: child.name.clone(),
+        status,
+    };
+    ctx.events.send(child_event(RunStatus::Running)).await;
     let mut wf = (*child).clone();
     wf.scope = child.scope_with_params(&params, ctx.host.as_ref());
     let options = RunOptions {
-        run_id: Some(run_id),
+        run_id: Some(run_id.clone()),
         params,
         source_file: None,
         parent: Some(ParentRef {
@@ -96,6 +106,7 @@ async fn run_child(
     // Boxed: a child run is a run, and runs contain steps that may start children.
     let child_run = super::run_boxed(Arc::new(wf), options, EventSink::new(tx), cancel.clone());
     let (summary, ()) = tokio::join!(child_run, forward);
+    ctx.events.send(child_event(summary.status)).await;
     summary
 }
 
@@ -132,6 +143,7 @@ async fn forward(parent: &EventSink, label: &str, event: Event) {
         }
         Event::Pull {
             image,
+            layer,
             status,
             current,
             total,
@@ -141,6 +153,7 @@ async fn forward(parent: &EventSink, label: &str, event: Event) {
                 .send(Event::Pull {
                     step: Some(label.to_string()),
                     image,
+                    layer,
                     status,
                     current,
                     total,
@@ -201,6 +214,7 @@ pub(crate) async fn dag_run(
         ctx,
         cancel,
         step,
+        None,
         child.clone(),
         params(d, scope),
         run_id,
@@ -316,7 +330,7 @@ pub(crate) async fn parallel(
             running.push(async move {
                 (
                     n,
-                    run_child(ctx, cancel, step, child, params, id, label).await,
+                    run_child(ctx, cancel, step, Some(n), child, params, id, label).await,
                 )
             });
         }

@@ -126,6 +126,7 @@ async fn pull(
             .send(Event::Pull {
                 step: step.map(str::to_string),
                 image: image.to_string(),
+                layer: p.id.clone(),
                 status: p.status.clone(),
                 current: detail.and_then(|d| d.current).map(|v| v.max(0) as u64),
                 total: detail.and_then(|d| d.total).map(|v| v.max(0) as u64),
@@ -321,7 +322,7 @@ pub(crate) async fn exec_in(
     let token = format!("{}-{}", run.engine.run_id, step);
     let mut exec = ExecCreate::new(argv);
     exec.env = settings.env.clone();
-    exec.env.push(format!("TUG_EXEC_TOKEN={token}"));
+    exec.env.push(format!("TUG_EXEC_ID={token}"));
     exec.user = settings.user.clone();
     exec.working_dir = settings.working_dir.clone();
     let exec_id = client.create_exec(container, &exec).await.map_err(|e| {
@@ -381,7 +382,7 @@ pub(crate) async fn exec_in(
 /// `container`, leaving the container and its other processes alone.
 async fn stop_exec(run: &RunCtx, client: &Client, container: &str, token: &str, signal: &str) {
     let script = format!(
-        "for p in /proc/[0-9]*; do if grep -q 'TUG_EXEC_TOKEN={token}' \"$p/environ\" 2>/dev/null; then kill -{signal} \"${{p#/proc/}}\" 2>/dev/null; fi; done"
+        "for p in /proc/[0-9]*; do if grep -q 'TUG_EXEC_ID={token}' \"$p/environ\" 2>/dev/null; then kill -{signal} \"${{p#/proc/}}\" 2>/dev/null; fi; done"
     );
     let mut exec = ExecCreate::new(["sh", "-c", script.as_str()]);
     exec.attach_stdout = false;

@@ -131,12 +131,27 @@ pub enum Event {
         step: Option<String>,
         /// The image.
         image: String,
+        /// The layer the line is about, when it is about one.
+        layer: Option<String>,
         /// The registry's status line (`Downloading`, `Pull complete`, …).
         status: String,
         /// Bytes done and total of the current layer, when known.
         current: Option<u64>,
         /// Total bytes of the current layer.
         total: Option<u64>,
+    },
+    /// A child run of a `dag.run` or `parallel` step started or ended.
+    Child {
+        /// The parent step.
+        step: String,
+        /// The `parallel` item's index, for fan-out.
+        index: Option<usize>,
+        /// The child's run id.
+        run_id: String,
+        /// The sub-workflow.
+        workflow: String,
+        /// `running` when it starts, then its final status.
+        status: RunStatus,
     },
     /// Something worth telling (waiting for a container, retrying, stopping).
     Notice {

@@ -310,9 +310,9 @@ pub async fn run(
             dir.display()
         ));
     }
-    if let Some(src) = &options.source_file {
-        let _ = std::fs::copy(src, dir.join("workflow.yaml"));
-    }
+    // The workflow file is not copied into the record: it may hold literal credentials. The
+    // record names it (`file`).
+    let _ = &options.source_file;
     if let Err(e) = record::write(&dir, &initial) {
         return setup_error(format!(
             "cannot write the run record in {}: {e}",

@@ -26,7 +26,12 @@ pub(crate) struct StepOutput {
     capture: Option<Capture>,
     stderr_tail: VecDeque<u8>,
     stdout_bytes: u64,
+    last_flush: std::time::Instant,
 }
+
+/// Log files are flushed at least this often while a step writes, so `tug logs --follow`
+/// sees output as it comes.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 #[derive(Debug)]
 struct Capture {
@@ -85,6 +90,7 @@ impl StepOutput {
             }),
             stderr_tail: VecDeque::with_capacity(STDERR_TAIL),
             stdout_bytes: 0,
+            last_flush: std::time::Instant::now(),
         })
     }
 
@@ -124,6 +130,11 @@ impl StepOutput {
                 data,
             })
             .await;
+        if self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.out.flush().await?;
+            self.err.flush().await?;
+            self.last_flush = std::time::Instant::now();
+        }
         Ok(())
     }
 

@@ -4,7 +4,6 @@
 //! $TUG_DATA_DIR (else $XDG_DATA_HOME/tug, else ~/.local/share/tug)
 //! └── runs/<workflow>/<run-id>/
 //!     ├── status.json        the run and each step (rewritten atomically on every change)
-//!     ├── workflow.yaml      the workflow file as it was run
 //!     ├── <step-id>.out      each step's stdout
 //!     ├── <step-id>.err      each step's stderr
 //!     └── artifacts/         `stdout: {artifact: …}` files

@@ -408,18 +408,18 @@ fn fresh_container_calls(
         ));
         calls.push(EngineCall::new(
             "POST",
+            "/containers/{id}/attach?stream=1&stdout=1&stderr=1",
+            "attach before start, so no output is missed",
+        ));
+        calls.push(EngineCall::new(
+            "POST",
             "/containers/{id}/start",
             "start it",
         ));
         calls.push(EngineCall::new(
             "GET",
-            "/containers/{id}/logs?follow=1&stdout=1&stderr=1",
-            "stream its output",
-        ));
-        calls.push(EngineCall::new(
-            "POST",
-            "/containers/{id}/wait",
-            "read its exit code",
+            "/containers/{id}/json",
+            "read its exit code once its output ends (wait if it is still running)",
         ));
     }
     if remove {

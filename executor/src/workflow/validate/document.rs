@@ -540,9 +540,18 @@ fn placeholder(i: usize, span: Span) -> super::super::model::Step {
 }
 
 /// The directory of a workflow file, for relative paths.
+/// Made absolute against the current directory: bind-mount sources resolved against it must be
+/// absolute for the engine.
 pub(crate) fn file_dir(path: Option<&Path>, fallback: &Path) -> PathBuf {
-    match path.and_then(Path::parent) {
+    let dir = match path.and_then(Path::parent) {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => fallback.to_path_buf(),
+    };
+    if dir.is_absolute() {
+        dir
+    } else {
+        std::env::current_dir()
+            .map(|cwd| crate::workflow::volume::normalize(&cwd.join(&dir)))
+            .unwrap_or(dir)
     }
 }
