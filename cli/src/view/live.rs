@@ -582,6 +582,7 @@ mod tests {
         v.event(&Event::Pull {
             step: Some("build".into()),
             image: "alpine:3".into(),
+            layer: Some("4abcf2066143".into()),
             status: "Downloading".into(),
             current: Some(1_048_576),
             total: Some(4_194_304),
