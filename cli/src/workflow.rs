@@ -10,11 +10,19 @@ use executor::workflow::{load_file, Diagnostics, LoadError, LoadOptions};
 use crate::exit;
 use crate::style::{Paint, Stream};
 
-/// Parses `K=V` parameters given after `--` or with `-p 'K=V …'`.
+/// Parses `K=V` parameters given after `--` or with `-p 'K=V …'`. One argument holding several
+/// `K=V` words separated by spaces is split; one whose later words are not `K=V` (a value with
+/// spaces, such as a JSON array) is one parameter.
 pub fn parse_params(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for pair in pairs {
-        for word in pair.split_whitespace() {
+        let words: Vec<&str> = pair.split_whitespace().collect();
+        let several = words.len() > 1 && words.iter().all(|w| w.contains('='));
+        let words = if several { words } else { vec![pair.trim()] };
+        for word in words {
+            if word.is_empty() {
+                continue;
+            }
             let Some((k, v)) = word.split_once('=') else {
                 anyhow::bail!("invalid parameter {word:?}: expected NAME=VALUE");
             };
@@ -120,6 +128,8 @@ mod tests {
             ]
         );
         assert!(parse_params(&["oops".into()]).is_err());
+        let p = parse_params(&[r#"ITEMS=["c", "d"]"#.into()]).unwrap();
+        assert_eq!(p, vec![("ITEMS".to_string(), r#"["c", "d"]"#.to_string())]);
         assert!(parse_params(&["=1".into()]).is_err());
     }
 }

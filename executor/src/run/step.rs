@@ -6,7 +6,7 @@ use std::time::Instant;
 use engine_api::containers::ContainerCreate;
 
 use super::container::{self, ExecSettings};
-use super::events::{Event, StepStatus};
+use super::events::{Event, OutputStream, StepStatus};
 use super::output::{StepOutput, STDERR_TAIL_LINES};
 use super::shared::{self, Shared};
 use super::{
@@ -28,13 +28,9 @@ pub(crate) struct StepResult {
 
 /// True when `step` runs in the DAG-level container.
 pub(crate) fn uses_shared(wf: &Workflow, step: &Step) -> bool {
-    wf.container.is_some() && step.container.is_none() && matches!(step.action, Action::Command)
-}
-
-/// Features whose run-time support lands with a later issue; a step using them fails with a
-/// clear message rather than running half-way.
-fn unsupported(_step: &Step) -> Option<&'static str> {
-    None
+    wf.container.is_some()
+        && step.container.is_none()
+        && matches!(step.action, Action::Command | Action::HarnessRun(_))
 }
 
 /// Runs step `i` (preconditions, attempts, continue_on) and records it.
@@ -238,11 +234,6 @@ async fn execute(
     scope: &Scope,
     shared: Option<&Shared>,
 ) -> Result<Finished, StepFailure> {
-    if let Some(what) = unsupported(step) {
-        return Err(StepFailure::message(format!(
-            "{what} are not supported by this version of tug yet"
-        )));
-    }
     let artifact = match &step.stdout_artifact {
         Some(a) => Some(artifact_path(ctx, a)?),
         None => None,
@@ -346,11 +337,16 @@ async fn harness_run(
         };
         if failed && n + 1 < total {
             let next = harness::provider_name(&providers[n + 1]).to_string();
-            ctx.events
-                .notice(
-                    Some(&step.id),
-                    harness::fallback_notice(n + 1, total, &cmd.provider, &next),
-                )
+            let why = match &last {
+                Ok(code) => format!("exit status {code}"),
+                Err(f) => f.message.lines().next().unwrap_or_default().to_string(),
+            };
+            let notice = format!(
+                "{} ({why})",
+                harness::fallback_notice(n + 1, total, &cmd.provider, &next)
+            );
+            let _ = out
+                .write(OutputStream::Stderr, format!("{notice}\n").into())
                 .await;
         }
     }
@@ -478,6 +474,35 @@ fn commands(step: &Step) -> Vec<&Text> {
 
 /// argv for one command line: through `shell` (as one string, `\$` left for the shell), or
 /// split shell-words style.
+/// A command line with redirections, pipes, lists, substitutions or globs outside quotes
+/// (`echo x > shared.txt`, the seeds' own example) means a shell; other lines are split
+/// shell-words style and run directly, so an image without a shell still works.
+fn needs_shell(line: &str) -> bool {
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    let mut prev = ' ';
+    for c in line.chars() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && !single {
+            escaped = true;
+        } else if c == '\'' && !double {
+            single = !single;
+        } else if c == '"' && !single {
+            double = !double;
+        } else if !single {
+            let dollar_paren = prev == '$' && c == '(';
+            if dollar_paren || c == '`' {
+                return true;
+            }
+            if !double && matches!(c, '|' | '&' | ';' | '<' | '>' | '(' | ')' | '*' | '?') {
+                return true;
+            }
+        }
+        prev = c;
+    }
+    false
+}
+
 fn argv(text: &Text, scope: &Scope, shell: Option<&Shell>) -> Result<Vec<String>, StepFailure> {
     match shell {
         Some(sh) => {
@@ -485,6 +510,11 @@ fn argv(text: &Text, scope: &Scope, shell: Option<&Shell>) -> Result<Vec<String>
             v.push(text.expand(scope, Escapes::Shell));
             Ok(v)
         }
+        None if needs_shell(&text.raw) => Ok(vec![
+            "sh".into(),
+            "-c".into(),
+            text.expand(scope, Escapes::Shell),
+        ]),
         None => split_line(text, scope, Escapes::Literal)
             .map_err(|d| StepFailure::message(d.message().to_string())),
     }
@@ -868,4 +898,24 @@ fn find_ci<'a>(
     map.iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(key))
         .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod needs_shell_tests {
+    use super::needs_shell;
+
+    #[test]
+    fn operators_outside_quotes_need_a_shell() {
+        assert!(needs_shell("echo \"from command step\" > shared.txt"));
+        assert!(needs_shell("cat a | wc -l"));
+        assert!(needs_shell("make && make test"));
+        assert!(needs_shell("echo $(date)"));
+        assert!(needs_shell("ls *.txt"));
+        assert!(!needs_shell("echo 'a > b'"));
+        assert!(!needs_shell("echo \"a | b\""));
+        assert!(!needs_shell("psql -c \"SELECT 1\""));
+        assert!(!needs_shell("echo a\\>b"));
+        assert!(!needs_shell("go build -o /app/bin/myapp"));
+        assert!(needs_shell("echo \"$(id -u)\""));
+    }
 }
