@@ -3,6 +3,10 @@
 //! Output is decoded as multiplexed frames or passed through raw (TTY), chosen from the
 //! response's media type when the engine sends one (API 1.42+), else from the container's or
 //! exec's `Tty` setting — never by guessing from the bytes.
+//!
+//! Following logs on Podman does not use Podman's `follow=1`, which loses data (it skips
+//! ranges of the log file under fast output and stops early once the container exits); it
+//! polls complete reads instead and makes them one stream (see `stream::catch_up`).
 
 use std::time::Duration;
 
@@ -10,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWriteExt, ReadHalf, WriteHalf};
 
 use crate::client::{seg, Client, Query, Request, Timeout};
 use crate::error::{Error, Result};
+use crate::stream::catch_up::{CatchUp, CatchUpMode, ReopenArgs, Reopened};
 use crate::stream::{Framing, LogChunk, LogStream, StreamMediaType};
 use crate::transport::raw::{RawBody, RawResponse};
 use crate::transport::Conn;
@@ -121,6 +126,11 @@ impl Attached {
     }
 }
 
+/// Whether a container may still write output: running, paused or restarting.
+fn is_live(state: &crate::containers::ContainerState) -> bool {
+    state.running || state.paused || state.restarting
+}
+
 fn hijacked(response: RawResponse, tty: bool) -> Result<Attached> {
     let framing = Framing::choose(response.stream_media_type(), tty);
     let (body, input) = response.into_upgraded()?.split();
@@ -135,8 +145,7 @@ impl Client {
         Ok(self.inspect_container(id).await?.config.tty)
     }
 
-    /// `GET /containers/{id}/logs` as a stream of stdout/stderr pieces.
-    pub async fn container_logs(&self, id: &str, opts: &LogsOptions) -> Result<LogStream> {
+    fn logs_request(id: &str, opts: &LogsOptions) -> Request {
         let mut q = Query::new();
         q.flag_if("follow", opts.follow)
             .flag_if("stdout", opts.stdout)
@@ -149,9 +158,23 @@ impl Client {
                 opts.tail
                     .map_or_else(|| "all".to_string(), |n| n.to_string()),
             );
-        let req = Request::get(format!("/containers/{}/logs", seg(id)))
+        Request::get(format!("/containers/{}/logs", seg(id)))
             .query(q.done())
-            .timeout(Timeout::Default);
+            .timeout(Timeout::Default)
+    }
+
+    /// `GET /containers/{id}/logs` as a stream of stdout/stderr pieces.
+    ///
+    /// With `follow` the stream lasts until the container stops. On Podman, whose own follow
+    /// loses data, it is made of complete reads polled while the container runs (see the
+    /// [module docs](self)): every byte arrives once, in order within each stream, a poll
+    /// interval (100 ms to 1 s) late at most. That needs a stable window, so with `tail` set
+    /// Podman's own follow is used as it is.
+    pub async fn container_logs(&self, id: &str, opts: &LogsOptions) -> Result<LogStream> {
+        if opts.follow && opts.tail.is_none() && self.is_podman().await? {
+            return self.poll_podman_logs(id, opts).await;
+        }
+        let req = Client::logs_request(id, opts);
         let response = self.stream(req, RawBody::empty(), false).await?;
         // Only a multiplexed-stream label settles it: older engines and Podman label every
         // output stream raw-stream (see `stream::framing`), so otherwise the Tty decides.
@@ -161,6 +184,63 @@ impl Client {
             (_, None) => self.container_tty(id).await?,
         };
         Ok(response.into_log_stream(tty))
+    }
+
+    /// Follows logs on Podman by reading them without `follow` until the container has
+    /// stopped, the reads joined by a [`CatchUp`].
+    async fn poll_podman_logs(&self, id: &str, opts: &LogsOptions) -> Result<LogStream> {
+        let inspect = self.inspect_container(id).await?;
+        let tty = opts.tty.unwrap_or(inspect.config.tty);
+        // Frames can be told by their timestamps only without a TTY, and only if the caller
+        // does not want the timestamps itself.
+        let mode = if tty || opts.timestamps {
+            CatchUpMode::Replay
+        } else {
+            CatchUpMode::Timestamps
+        };
+        let read = LogsOptions {
+            follow: false,
+            timestamps: opts.timestamps || mode == CatchUpMode::Timestamps,
+            ..opts.clone()
+        };
+        let running = is_live(&inspect.state);
+        let response = self
+            .stream(Client::logs_request(id, &read), RawBody::empty(), false)
+            .await?;
+        let client = self.clone();
+        let id = id.to_string();
+        let mut idle = 0u32;
+        let reopen = Box::new(move |args: ReopenArgs| {
+            let client = client.clone();
+            let id = id.clone();
+            let mut read = read.clone();
+            if let Some(second) = args.since {
+                read.since = Some(read.since.map_or(second, |s| s.max(second)));
+            }
+            idle = if args.progressed { 0 } else { idle + 1 };
+            // 100 ms after new output, doubling to 1 s while there is none.
+            let pause = Duration::from_millis(100 << idle.min(4)).min(Duration::from_secs(1));
+            Box::pin(async move {
+                tokio::time::sleep(pause).await;
+                let state = match client.inspect_container(&id).await {
+                    Ok(i) => i.state,
+                    Err(e) if e.is_not_found() => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                // Read once more after the container has stopped: that read is complete.
+                let last = !is_live(&state);
+                let response = client
+                    .stream(Client::logs_request(&id, &read), RawBody::empty(), false)
+                    .await?;
+                Ok(Some(Reopened {
+                    body: response.into_body(),
+                    last,
+                }))
+            }) as crate::stream::catch_up::ReopenFuture<Conn>
+        });
+        Ok(response
+            .into_log_stream(tty)
+            .with_catch_up(CatchUp::new(mode, !running, reopen)))
     }
 
     /// `POST /containers/{id}/attach` with `stream=1`: a hijacked duplex connection.

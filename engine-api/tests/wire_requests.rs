@@ -1451,6 +1451,166 @@ fn mux_logs(chunks: Vec<Vec<u8>>) -> Reply {
     }
 }
 
+/// A Podman engine (`Libpod-Api-Version` on `_ping`) answering with `handler`.
+fn podman(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> FakeEngine {
+    FakeEngine::with_ping(
+        Reply::text(200, "OK")
+            .with_header("Api-Version", "1.41")
+            .with_header("Libpod-Api-Version", "4.3.1")
+            .with_header("Server", "Libpod/4.3.1 (linux)"),
+        handler,
+    )
+}
+
+/// Podman's answer to an inspect: `status`, with or without a TTY.
+fn podman_inspect(status: &str, tty: bool) -> Reply {
+    Reply::json(
+        200,
+        json!({"Id": "web", "Name": "web",
+               "State": {"Status": status, "Running": status == "running"},
+               "Config": {"Image": "busybox", "Tty": tty}}),
+    )
+}
+
+/// Frames as Podman sends them with `timestamps=1`: the time, a space, the entry.
+fn stamped(list: &[(u8, &str, &str)]) -> Vec<u8> {
+    let with: Vec<(u8, Vec<u8>)> = list
+        .iter()
+        .map(|(t, time, text)| (*t, format!("{time} {text}").into_bytes()))
+        .collect();
+    let refs: Vec<(u8, &[u8])> = with.iter().map(|(t, p)| (*t, p.as_slice())).collect();
+    frames(&refs)
+}
+
+#[tokio::test]
+async fn podman_follow_polls_complete_reads_from_the_newest_second_and_drops_repeats() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const T0: &str = "2026-11-24T16:55:10Z";
+    const T1: &str = "2026-11-24T16:55:11Z";
+    const T2: &str = "2026-11-24T16:55:12Z";
+    let inspects = AtomicUsize::new(0);
+    let reads = AtomicUsize::new(0);
+    let engine = podman(move |r| {
+        if r.path() == "/v1.41/containers/web/json" {
+            // Running for the first read and one poll, then exited.
+            let n = inspects.fetch_add(1, Ordering::SeqCst);
+            return podman_inspect(if n < 2 { "running" } else { "exited" }, false);
+        }
+        let wire = match reads.fetch_add(1, Ordering::SeqCst) {
+            0 => stamped(&[
+                (1, T0, "o0\n"),
+                (2, T0, "e0\n"),
+                (1, T1, "o1\n"),
+                (1, T1, "o2 part"),
+            ]),
+            // Since T1: stdout first, then stderr (Podman loses the order between them).
+            1 => stamped(&[
+                (1, T1, "o1\n"),
+                (1, T1, "o2 part"),
+                (1, T1, "ial\n"),
+                (1, T2, "o3\n"),
+                (2, T1, "e1\n"),
+            ]),
+            // Since T2, after the exit: one repeat, one new line.
+            _ => stamped(&[(1, T2, "o3\n"), (2, T2, "e2\n")]),
+        };
+        // One byte per HTTP chunk: timestamps split everywhere.
+        Reply::Chunked {
+            status: 200,
+            headers: vec![],
+            chunks: wire.chunks(1).map(<[u8]>::to_vec).collect(),
+        }
+    });
+    let client = engine.client();
+    let logs = within(client.container_logs("web", &LogsOptions::follow()))
+        .await
+        .unwrap();
+    let (out, err, e) = within(drain(logs)).await;
+    assert!(e.is_none(), "{e:?}");
+    assert_eq!(String::from_utf8_lossy(&out), "o0\no1\no2 partial\no3\n");
+    assert_eq!(String::from_utf8_lossy(&err), "e0\ne1\ne2\n");
+    assert_eq!(
+        engine.lines(),
+        [
+            "GET /v1.41/containers/web/json",
+            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&timestamps=1&tail=all",
+            "GET /v1.41/containers/web/json",
+            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&since=1795539311&timestamps=1&tail=all",
+            "GET /v1.41/containers/web/json",
+            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&since=1795539312&timestamps=1&tail=all",
+        ],
+        "no follow=1: Podman's own follow loses data"
+    );
+}
+
+#[tokio::test]
+async fn podman_follow_of_a_tty_container_replays_and_drops_what_was_delivered() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let inspects = AtomicUsize::new(0);
+    let reads = AtomicUsize::new(0);
+    let engine = podman(move |r| {
+        if r.path() == "/v1.41/containers/web/json" {
+            let n = inspects.fetch_add(1, Ordering::SeqCst);
+            return podman_inspect(if n < 2 { "running" } else { "exited" }, true);
+        }
+        let body: &[u8] = match reads.fetch_add(1, Ordering::SeqCst) {
+            0 => b"one\ntw",
+            1 => b"one\ntwo\nthr",
+            _ => b"one\ntwo\nthree\n",
+        };
+        Reply::Chunked {
+            status: 200,
+            headers: vec![],
+            chunks: vec![body.to_vec()],
+        }
+    });
+    let client = engine.client();
+    let logs = within(client.container_logs("web", &LogsOptions::follow()))
+        .await
+        .unwrap();
+    assert_eq!(logs.framing(), Framing::Raw);
+    let (out, _, e) = within(drain(logs)).await;
+    assert!(e.is_none(), "{e:?}");
+    assert_eq!(String::from_utf8_lossy(&out), "one\ntwo\nthree\n");
+    let reads: Vec<String> = engine
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("/logs"))
+        .collect();
+    assert_eq!(
+        reads, ["GET /v1.41/containers/web/logs?stdout=1&stderr=1&tail=all"; 3],
+        "every read from the start, without timestamps"
+    );
+}
+
+#[tokio::test]
+async fn podman_follow_of_a_stopped_container_is_one_read() {
+    let engine = podman(|r| {
+        if r.path() == "/v1.41/containers/web/json" {
+            return podman_inspect("exited", false);
+        }
+        mux_logs(vec![stamped(&[(
+            1,
+            "2026-11-24T16:55:10.5+01:00",
+            "done\n",
+        )])])
+    });
+    let client = engine.client();
+    let logs = within(client.container_logs("web", &LogsOptions::follow()))
+        .await
+        .unwrap();
+    let (out, _, e) = within(drain(logs)).await;
+    assert!(e.is_none(), "{e:?}");
+    assert_eq!(out, b"done\n");
+    assert_eq!(
+        engine.lines(),
+        [
+            "GET /v1.41/containers/web/json",
+            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&timestamps=1&tail=all",
+        ]
+    );
+}
+
 #[tokio::test]
 async fn logs_send_every_option_as_a_query_parameter() {
     let engine = FakeEngine::docker("1.43", |_| {

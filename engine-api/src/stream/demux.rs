@@ -396,6 +396,16 @@ impl LogDecoder {
         }
     }
 
+    /// Whether the payload piece of `len` bytes the last [`step`](Self::step) found is the
+    /// first of its frame (raw streams have no frames: never).
+    #[inline]
+    pub(crate) fn piece_starts_frame(&self, len: usize) -> bool {
+        match self {
+            LogDecoder::Multiplexed(d) => d.frame_len - d.remaining == len as u32,
+            LogDecoder::Raw => false,
+        }
+    }
+
     /// Like [`Demuxer::finish`]; always `Ok` for raw streams.
     pub fn finish(&mut self) -> Result<()> {
         match self {

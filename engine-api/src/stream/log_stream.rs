@@ -15,6 +15,10 @@
 //! engine through the socket), and dropping the stream closes the connection.
 //!
 //! [`LogLines`] adds a [`LineFramer`] on top for consumers that want lines.
+//!
+//! A stream may be made of several reads of the same log (see [`super::catch_up`]): when one
+//! body ends, the next is opened and what was delivered already is dropped, so the consumer
+//! sees one uninterrupted stream. `Client::container_logs` follows logs on Podman that way.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -24,6 +28,7 @@ use bytes::BytesMut;
 use futures_core::Stream;
 use tokio::io::AsyncRead;
 
+use super::catch_up::CatchUp;
 use super::demux::{LogChunk, LogDecoder, Step, StreamKind};
 use super::framing::Framing;
 use super::lines::{Line, LineFramer};
@@ -48,6 +53,8 @@ pub struct LogStream<R = Conn> {
     held_error: Option<crate::Error>,
     /// Where `next_chunk` gathers small payloads.
     batch: BytesMut,
+    /// Further reads of the same log (boxed: most streams have none).
+    catch_up: Option<Box<CatchUp<R>>>,
     done: bool,
 }
 
@@ -75,7 +82,28 @@ impl<R: AsyncRead + Unpin> LogStream<R> {
             held: None,
             held_error: None,
             batch: BytesMut::new(),
+            catch_up: None,
             done: false,
+        }
+    }
+
+    /// Makes the stream go on through further reads of the same log when its body ends (see
+    /// [`super::catch_up`]).
+    pub(crate) fn with_catch_up(mut self, catch_up: CatchUp<R>) -> LogStream<R> {
+        self.catch_up = Some(Box::new(catch_up));
+        self
+    }
+
+    /// Passes a decoded payload piece (`len` bytes at the front of the body's buffer) through
+    /// the catch-up, if any: what is left of it to deliver.
+    #[inline]
+    fn account(&mut self, stream: StreamKind, len: usize) -> Result<usize> {
+        match self.catch_up.as_deref_mut() {
+            None => Ok(len),
+            Some(c) => {
+                let frame_start = self.decoder.piece_starts_frame(len);
+                c.account(&mut self.body, frame_start, stream, len)
+            }
         }
     }
 
@@ -139,6 +167,14 @@ impl<R: AsyncRead + Unpin> LogStream<R> {
                     len,
                 }) => {
                     self.body.consume(start);
+                    let len = match self.account(next, len) {
+                        Ok(0) => continue,
+                        Ok(len) => len,
+                        Err(e) => {
+                            self.held_error = Some(e);
+                            break;
+                        }
+                    };
                     if next == stream && len < SMALL_PAYLOAD && self.batch.len() + len <= MAX_BATCH
                     {
                         self.batch.extend_from_slice(self.body.front(len));
@@ -208,13 +244,43 @@ impl<R: AsyncRead + Unpin> LogStream<R> {
                 }
             };
             if available == 0 {
+                if let Some(c) = self.catch_up.as_deref_mut() {
+                    let checked = if c.reopening() {
+                        Ok(())
+                    } else {
+                        self.decoder.finish()
+                    };
+                    let next = match checked {
+                        Ok(()) => ready!(c.poll_reopen(cx)),
+                        Err(e) => Err(e),
+                    };
+                    match next {
+                        Ok(Some(body)) => {
+                            self.body = body;
+                            self.decoder = LogDecoder::new(self.decoder.framing());
+                            continue;
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            self.done = true;
+                            return Poll::Ready(Err(e));
+                        }
+                    }
+                }
                 self.done = true;
                 return Poll::Ready(self.decoder.finish().map(|()| None));
             }
             match self.decoder.step(self.body.front(available)) {
                 Ok(Step::Payload { stream, start, len }) => {
                     self.body.consume(start);
-                    return Poll::Ready(Ok(Some((stream, len))));
+                    match self.account(stream, len) {
+                        Ok(0) => continue,
+                        Ok(len) => return Poll::Ready(Ok(Some((stream, len)))),
+                        Err(e) => {
+                            self.done = true;
+                            return Poll::Ready(Err(e));
+                        }
+                    }
                 }
                 Ok(Step::NeedMore) => self.body.consume(available),
                 Err(e) => {

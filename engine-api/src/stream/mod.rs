@@ -11,7 +11,10 @@
 //! * [`json_lines`]: JSON-lines progress and event streams ([`JsonLines`]).
 //! * [`log_stream`] and [`json_stream`]: the async streams ([`LogStream`], [`LogLines`],
 //!   [`JsonStream`]).
+//! * `catch_up`: several reads of one log made into one stream, for engines whose own `follow`
+//!   is not complete (Podman 4.x).
 
+pub(crate) mod catch_up;
 pub mod demux;
 pub mod framing;
 pub mod json_lines;
