@@ -13,8 +13,10 @@
 //! | `history` | `tug history` |
 //! | `gc` | `tug gc` |
 //! | `engine` | `tug engine info` |
+//! | `bench` | `tug bench logs` |
 //! | `schema` | `tug schema` |
 
+mod bench;
 mod bodies;
 mod dry;
 mod engine;
@@ -137,6 +139,9 @@ enum Command {
     /// Inspect the container engine tug would use.
     #[command(subcommand, after_help = help::ENGINE_INFO)]
     Engine(engine::EngineCommand),
+    /// Measure the engine and tug's client: log-stream throughput beside a raw socket read.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Show the fields a workflow file accepts, at a dot-separated path (as `dagu schema`).
     #[command(after_help = help::SCHEMA)]
     Schema {
@@ -183,6 +188,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Engine(cmd) => engine::run(cmd).await,
+            Command::Bench(cmd) => bench::run(cmd).await,
             Command::Start(args) => start::start(args).await,
             Command::Status { target, json } => runs::status(target.as_deref(), json),
             Command::Logs { run, step, follow } => logs::logs(&run, step.as_deref(), follow).await,
