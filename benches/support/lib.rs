@@ -6,5 +6,6 @@
 //! machines: they report, and the reader compares against the printed targets.
 
 pub mod data;
+pub mod engines;
 pub mod fake_engine;
 pub mod figures;
