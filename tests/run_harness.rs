@@ -105,15 +105,32 @@ async fn runner_image(client: &Client, cleanup: &Cleanup) -> String {
     for (path, script) in &scripts {
         files.push((path, script.as_bytes(), 0o755));
     }
-    let context = std::io::Cursor::new(tar_of(&files));
-    let build = client
-        .build_image(context, &BuildOptions::tagged(&tag))
-        .await
-        .unwrap_or_else(|e| panic!("build {tag}: {e}"));
-    build
-        .finish()
-        .await
-        .unwrap_or_else(|e| panic!("build {tag}: {e}"));
+    // Docker 20.10's classic builder races when several builds of the same base run at once
+    // ("failed to get digest …"): build one at a time in this process, and retry a build that
+    // lost such a race with another process.
+    static BUILDS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = BUILDS.lock().await;
+    let tar = tar_of(&files);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = async {
+            client
+                .build_image(
+                    std::io::Cursor::new(tar.clone()),
+                    &BuildOptions::tagged(&tag),
+                )
+                .await?
+                .finish()
+                .await
+        }
+        .await;
+        match result {
+            Ok(_) => break,
+            Err(e) if attempt < 3 && e.to_string().contains("failed to get digest") => continue,
+            Err(e) => panic!("build {tag}: {e}"),
+        }
+    }
     assert!(
         client.image_exists(&tag).await.expect("inspect"),
         "{tag} was not built"
