@@ -314,6 +314,21 @@ pub fn expand(
     }
 }
 
+impl std::fmt::Debug for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hide = |m: &HashMap<String, String>| -> std::collections::BTreeMap<String, String> {
+            m.iter()
+                .map(|(k, v)| (k.clone(), crate::redact::value(k, v).to_string()))
+                .collect()
+        };
+        f.debug_struct("Scope")
+            .field("vars", &hide(&self.vars))
+            .field("params", &hide(&self.params))
+            .field("item", &self.item)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,20 +408,5 @@ mod tests {
         let env = |n: &str| (n == "HOME").then(|| "/home/u".to_string());
         let e = expand("${HOME}:${TAG}", &scope(), Some(&env), Escapes::Literal);
         assert_eq!(e.text, "/home/u:3.18");
-    }
-}
-
-impl std::fmt::Debug for Scope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hide = |m: &HashMap<String, String>| -> std::collections::BTreeMap<String, String> {
-            m.iter()
-                .map(|(k, v)| (k.clone(), crate::redact::value(k, v).to_string()))
-                .collect()
-        };
-        f.debug_struct("Scope")
-            .field("vars", &hide(&self.vars))
-            .field("params", &hide(&self.params))
-            .field("item", &self.item)
-            .finish()
     }
 }
