@@ -887,3 +887,340 @@ pub async fn service_container(
     }
     id
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reliability tests: other `tug` commands, peak memory, a run's leftovers (children included),
+// stopping and restoring a daemon, a seeded random source.
+// ---------------------------------------------------------------------------------------------
+
+/// `VmHWM` (peak resident set) of process `pid` in KiB, while it lives.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// What one `tug` invocation (any subcommand) did.
+#[derive(Debug)]
+pub struct TugOutput {
+    /// The arguments, for messages.
+    pub args: Vec<String>,
+    /// Exit code (`None` when killed by a signal, or by the helper after its limit).
+    pub code: Option<i32>,
+    /// stdout, as bytes.
+    pub stdout: Vec<u8>,
+    /// stderr, as bytes.
+    pub stderr: Vec<u8>,
+    /// Wall time until it exited.
+    pub elapsed: std::time::Duration,
+    /// Highest `VmHWM` seen while it ran (sampled every 10 ms; 0 when it ended first).
+    pub peak_rss_kib: u64,
+    /// True when the helper killed it at its limit.
+    pub timed_out: bool,
+}
+
+impl TugOutput {
+    /// stdout, lossily decoded.
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// stderr, lossily decoded.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    /// What to print when an assertion about this invocation fails.
+    pub fn context(&self) -> String {
+        format!(
+            "\n$ tug {}\n[exit {:?} after {:?}{}]\n--- stderr (tail) ---\n{}\n--- stdout (tail) ---\n{}\n",
+            self.args.join(" "),
+            self.code,
+            self.elapsed,
+            if self.timed_out { ", killed at the limit" } else { "" },
+            tail(&self.stderr_text(), 4000),
+            tail(&self.stdout_text(), 4000)
+        )
+    }
+}
+
+/// Runs `tug ARGS` to the end (synchronously) in `cwd`, with an environment holding only
+/// `PATH`, `HOME=<data_dir>/home`, `TUG_DATA_DIR=<data_dir>`, the variables selecting `engine`
+/// (if any) and `env`; kills it after `limit`. Samples its peak RSS while it runs.
+pub fn tug_command(
+    args: &[&str],
+    cwd: &std::path::Path,
+    data_dir: &std::path::Path,
+    engine: Option<Engine>,
+    env: &[(&str, &str)],
+    limit: std::time::Duration,
+) -> TugOutput {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    let home = data_dir.join("home");
+    std::fs::create_dir_all(&home).expect("home dir");
+    let mut cmd = Command::new(tug_bin());
+    cmd.args(args).env_clear();
+    for keep in ["PATH", "RUST_BACKTRACE", "LANG"] {
+        if let Some(v) = std::env::var_os(keep) {
+            cmd.env(keep, v);
+        }
+    }
+    cmd.env("HOME", &home).env("TUG_DATA_DIR", data_dir);
+    if let Some(e) = engine {
+        cmd.envs(e.env());
+    }
+    cmd.envs(env.iter().copied())
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = std::time::Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", tug_bin().display()));
+    let pid = child.id();
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let mut peak = 0;
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(kib) = peak_rss_kib(pid) {
+            peak = peak.max(kib);
+        }
+        match child.try_wait().expect("wait for tug") {
+            Some(status) => break status,
+            None if started.elapsed() >= limit => {
+                timed_out = true;
+                let _ = child.kill();
+                break child.wait().expect("wait for killed tug");
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    };
+    let elapsed = started.elapsed();
+    TugOutput {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        code: if timed_out { None } else { status.code() },
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+        elapsed,
+        peak_rss_kib: peak,
+        timed_out,
+    }
+}
+
+/// Containers (running or not) of run `run_id` and of its child runs (`dag.run` and
+/// `parallel` children have run ids `<run_id>.<step>[.<n>]`).
+pub async fn run_family_containers(
+    client: &Client,
+    run_id: &str,
+) -> Vec<engine_api::containers::ContainerSummary> {
+    let children = format!("{run_id}.");
+    client
+        .list_containers(&engine_api::containers::ListContainers::all(
+            engine_api::Filters::new().label("tug.run"),
+        ))
+        .await
+        .expect("list containers")
+        .into_iter()
+        .filter(|c| {
+            c.labels
+                .get("tug.run")
+                .is_some_and(|r| r == run_id || r.starts_with(&children))
+        })
+        .collect()
+}
+
+/// Names of the networks labelled with run `run_id` or one of its child runs.
+pub async fn run_family_networks(client: &Client, run_id: &str) -> Vec<String> {
+    let children = format!("{run_id}.");
+    client
+        .list_networks(&engine_api::Filters::new().label("tug.run"))
+        .await
+        .expect("list networks")
+        .into_iter()
+        .filter(|n| {
+            n.labels
+                .as_ref()
+                .and_then(|l| l.get("tug.run"))
+                .is_some_and(|r| r == run_id || r.starts_with(&children))
+        })
+        .map(|n| n.name)
+        .collect()
+}
+
+/// Removes (forced) the containers of run `run_id` and its child runs.
+pub async fn remove_run_family(client: &Client, run_id: &str) {
+    for c in run_family_containers(client, run_id).await {
+        let _ = client
+            .remove_container(&c.id, engine_api::containers::RemoveOptions::force())
+            .await;
+    }
+}
+
+/// `scripts/engines` of this workspace.
+pub fn rig_script() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .join("scripts")
+        .join("engines")
+}
+
+/// Runs `scripts/engines ARGS`; returns whether it succeeded and its combined output.
+pub fn rig(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(rig_script())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run scripts/engines {args:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Brings the rig back (`scripts/engines up`) when dropped — on success and while a failed
+/// test unwinds — after a test stopped one of its daemons.
+#[derive(Debug)]
+pub struct RestoreRig {
+    what: &'static str,
+}
+
+impl RestoreRig {
+    /// A guard for a test that stops `what` (`docker`, `podman`, `registry`).
+    pub fn new(what: &'static str) -> RestoreRig {
+        RestoreRig { what }
+    }
+
+    /// `scripts/engines up`, tried a few times: a daemon killed with SIGKILL stays a zombie
+    /// until its parent reaps it, and while its pid lives dockerd refuses to start again
+    /// ("pid file found").
+    fn up() -> (bool, String) {
+        let mut last = (false, String::new());
+        for _ in 0..5 {
+            last = rig(&["up"]);
+            if last.0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        last
+    }
+
+    /// Restarts now (the guard restarts again on drop, which is then a no-op); panics when the
+    /// rig does not come back.
+    pub fn restore(&self) {
+        let (ok, text) = RestoreRig::up();
+        assert!(
+            ok,
+            "scripts/engines up failed after stopping {}:\n{text}",
+            self.what
+        );
+    }
+}
+
+impl Drop for RestoreRig {
+    fn drop(&mut self) {
+        let (ok, text) = RestoreRig::up();
+        if !ok {
+            // Never panic in drop (it may run during unwinding): say it loudly instead.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!(
+                    "RestoreRig: scripts/engines up failed after stopping {}:\n{text}",
+                    self.what
+                );
+            }
+        }
+    }
+}
+
+/// A small seeded random source (xorshift64*), so a failing random test can be replayed.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A source from `seed` (0 is replaced, xorshift needs a non-zero state).
+    pub fn new(seed: u64) -> Rng {
+        Rng(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
+    }
+
+    /// The seed in `env_var` when it is set, else one from the clock.
+    pub fn seed_from_env(env_var: &str) -> u64 {
+        std::env::var(env_var)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64 ^ u64::from(std::process::id()))
+                    .unwrap_or(1)
+            })
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// Every regular file under `dir`, recursively (symlinks are not followed).
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(t) if t.is_file() => out.push(path),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
