@@ -3,7 +3,10 @@
 //! rendering), against the same workflow with one step (the container's setup and teardown)
 //! and against a bare engine-api exec round trip (the floor: what a step cannot avoid).
 //!
-//! Per step = (T(200) − T(1)) ÷ 199; overhead = per step − the bare exec's median. Medians of
+//! Per step = (T(200) − T(1)) ÷ 199; overhead = per step − the bare exec's median, measured
+//! in batches of 20 between the runs (the engine's exec time drifts with the machine's load,
+//! so the wall-time overhead is noisy). The executor's own CPU per step, (CPU(200) − CPU(1)) ÷
+//! 199 from `getrusage` of this process, does not depend on the engine's speed. Medians of
 //! `TUG_BENCH_ROUNDS` rounds (default 3); `TUG_BENCH_STEPS` changes the 200. Run with
 //! `cargo bench -p tug-benches --bench executor_overhead`.
 
@@ -33,7 +36,23 @@ fn workflow(steps: usize) -> String {
     s
 }
 
-async fn run_workflow(engine: Engine, steps: usize, data: &std::path::Path) -> Duration {
+fn cpu_self() -> Duration {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let Ok(u) = getrusage(UsageWho::RUSAGE_SELF) else {
+        return Duration::ZERO;
+    };
+    let tv = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+    };
+    tv(u.user_time()) + tv(u.system_time())
+}
+
+/// Runs the workflow of `steps` steps: (wall time, CPU time of this process).
+async fn run_workflow(
+    engine: Engine,
+    steps: usize,
+    data: &std::path::Path,
+) -> (Duration, Duration) {
     let loaded = load_str(&workflow(steps), "bench.yaml", &LoadOptions::default())
         .expect("the generated workflow is valid");
     let runtime = match engine {
@@ -56,6 +75,7 @@ async fn run_workflow(engine: Engine, steps: usize, data: &std::path::Path) -> D
         parent: None,
     };
     let (_handle, cancel) = cancel_pair();
+    let cpu = cpu_self();
     let start = Instant::now();
     let summary = run::run(
         Arc::new(loaded.workflow),
@@ -64,7 +84,7 @@ async fn run_workflow(engine: Engine, steps: usize, data: &std::path::Path) -> D
         cancel,
     )
     .await;
-    let took = start.elapsed();
+    let took = (start.elapsed(), cpu_self().saturating_sub(cpu));
     assert_eq!(
         summary.status,
         RunStatus::Succeeded,
@@ -105,12 +125,8 @@ fn main() {
         let client = engine.client();
         let load = load_average();
         let (mut long, mut short, mut bare) = (Vec::new(), Vec::new(), Vec::new());
-        runtime.block_on(run_workflow(engine, 1, data.path()));
-        for _ in 0..rounds {
-            short.push(runtime.block_on(run_workflow(engine, 1, data.path())));
-            long.push(runtime.block_on(run_workflow(engine, steps, data.path())));
-        }
-        runtime.block_on(async {
+        let (mut long_cpu, mut short_cpu) = (Vec::new(), Vec::new());
+        let host = runtime.block_on(async {
             let mut c = ContainerCreate::new(image());
             c.config.cmd = Some(vec!["sleep".into(), "2147483647".into()]);
             c.config
@@ -119,18 +135,32 @@ fn main() {
             let id = client.create_container(&c).await.unwrap().id;
             client.start_container(&id).await.unwrap();
             bare_exec(&client, &id).await;
+            id
+        });
+        runtime.block_on(run_workflow(engine, 1, data.path()));
+        for _ in 0..rounds {
             for _ in 0..20 {
-                bare.push(bare_exec(&client, &id).await);
+                bare.push(runtime.block_on(bare_exec(&client, &host)));
             }
-            let _ = client.remove_container(&id, RemoveOptions::force()).await;
+            let (w, c) = runtime.block_on(run_workflow(engine, 1, data.path()));
+            short.push(w);
+            short_cpu.push(c);
+            let (w, c) = runtime.block_on(run_workflow(engine, steps, data.path()));
+            long.push(w);
+            long_cpu.push(c);
+        }
+        runtime.block_on(async {
+            let _ = client.remove_container(&host, RemoveOptions::force()).await;
         });
         let (t_long, t_short, t_bare) = (median(long), median(short), median(bare));
         let per_step = t_long.saturating_sub(t_short) / (steps as u32 - 1);
         let overhead = per_step.as_secs_f64() - t_bare.as_secs_f64();
+        let cpu_per_step = median(long_cpu).saturating_sub(median(short_cpu)) / (steps as u32 - 1);
         heading(&format!(
             "(f) executor overhead per step on {}: {steps} chained steps in one shared container, \
-             medians of {rounds} rounds (bare exec: n=20); load average {load:.2} before, {:.2} after",
+             medians of {rounds} rounds (bare exec: n={}); load average {load:.2} before, {:.2} after",
             engine.name(),
+            rounds * 20,
             load_average()
         ));
         row(
@@ -152,6 +182,14 @@ fn main() {
             &format!(
                 "{:.0}% of the exec round trip",
                 overhead / t_bare.as_secs_f64() * 100.0
+            ),
+        );
+        row(
+            "executor CPU per step (this process)",
+            &format!("{:.2} ms", ms(cpu_per_step)),
+            &format!(
+                "{:.0}% of the exec round trip's wall time",
+                cpu_per_step.as_secs_f64() / t_bare.as_secs_f64() * 100.0
             ),
         );
     }

@@ -185,7 +185,16 @@ pub(crate) struct RunCtx {
     /// The options of this run, from which child runs take theirs.
     pub(crate) options: RunOptions,
     record: Mutex<RunRecord>,
+    /// When the record was last written, and whether it has changed since.
+    record_written: Mutex<(Instant, bool)>,
+    /// Wakes [`RunCtx::write_record_later`] when an update was held back.
+    record_changed: tokio::sync::Notify,
 }
+
+/// The run record (`status.json`) is rewritten whole on every change, a few times per step;
+/// changes closer together than this are written together (measured on a 200-step run in one
+/// container: the rewrites were half of the runner's CPU per step, growing with the steps).
+const RECORD_INTERVAL: Duration = Duration::from_millis(100);
 
 impl RunCtx {
     /// The engine client, connecting on first use.
@@ -204,12 +213,48 @@ impl RunCtx {
         }
     }
 
-    /// Updates the record and writes it.
+    /// Updates the record and writes it — at once, or within [`RECORD_INTERVAL`] of the last
+    /// write by [`write_record_later`](Self::write_record_later) while the run goes on.
     pub(crate) fn update(&self, f: impl FnOnce(&mut RunRecord)) {
         let mut rec = self.record.lock().unwrap();
         f(&mut rec);
-        if let Err(e) = record::write(&self.dir, &rec) {
+        let mut written = self.record_written.lock().unwrap();
+        if written.0.elapsed() < RECORD_INTERVAL {
+            written.1 = true;
+            self.record_changed.notify_one();
+            return;
+        }
+        *written = (Instant::now(), false);
+        drop(written);
+        self.write_record(&rec);
+    }
+
+    /// Writes the record now.
+    fn write_record(&self, rec: &RunRecord) {
+        if let Err(e) = record::write(&self.dir, rec) {
             tracing::warn!(error = %e, dir = %self.dir.display(), "cannot write the run record");
+        }
+    }
+
+    /// Writes the changes [`update`](Self::update) held back, [`RECORD_INTERVAL`] after the
+    /// last write; runs beside the steps until the run's end drops it.
+    async fn write_record_later(&self) {
+        loop {
+            self.record_changed.notified().await;
+            let due = self.record_written.lock().unwrap().0 + RECORD_INTERVAL;
+            tokio::time::sleep_until(due.into()).await;
+            self.flush_record();
+        }
+    }
+
+    /// Writes the record if an update was held back.
+    fn flush_record(&self) {
+        let rec = self.record.lock().unwrap();
+        let mut written = self.record_written.lock().unwrap();
+        if written.1 {
+            *written = (Instant::now(), false);
+            drop(written);
+            self.write_record(&rec);
         }
     }
 
@@ -350,6 +395,8 @@ pub async fn run(
         dir: dir.clone(),
         options: options.clone(),
         record: Mutex::new(initial),
+        record_written: Mutex::new((Instant::now(), false)),
+        record_changed: tokio::sync::Notify::new(),
     };
     ctx.events
         .send(Event::RunStarted {
@@ -359,7 +406,11 @@ pub async fn run(
         })
         .await;
 
-    let outcome = drive(&ctx, &options, &internal_handle).await;
+    let outcome = tokio::select! {
+        o = drive(&ctx, &options, &internal_handle) => o,
+        () = ctx.write_record_later() => unreachable!("the record writer loops until dropped"),
+    };
+    ctx.flush_record();
     forward.abort();
 
     // Teardown on every path: a second Ctrl-C during it kills instead of waiting.
@@ -390,11 +441,15 @@ pub async fn run(
                     .as_deref()
                     .is_some_and(|e| e.starts_with(ENGINE_PREFIX))
         });
-    ctx.update(|r| {
-        r.status = status;
-        r.error = error.clone();
-        r.finished_at = Some(record::now());
-    });
+    {
+        // The final record is written at once, whenever the last write was.
+        let mut rec = ctx.record.lock().unwrap();
+        rec.status = status;
+        rec.error = error.clone();
+        rec.finished_at = Some(record::now());
+        *ctx.record_written.lock().unwrap() = (Instant::now(), false);
+        ctx.write_record(&rec);
+    }
     let duration = started.elapsed();
     ctx.events
         .send(Event::RunFinished { status, duration })
