@@ -126,6 +126,11 @@ impl Attached {
     }
 }
 
+/// The smallest window of a log's last frames a poll asks for on Podman.
+const MIN_WINDOW: u64 = 1024;
+/// Past this many frames a poll reads `since` the newest second instead of a window.
+const MAX_WINDOW: u64 = 1 << 24;
+
 /// Whether a container may still write output: running, paused or restarting.
 fn is_live(state: &crate::containers::ContainerState) -> bool {
     state.running || state.paused || state.restarting
@@ -168,8 +173,11 @@ impl Client {
     /// With `follow` the stream lasts until the container stops. On Podman, whose own follow
     /// loses data, it is made of complete reads polled while the container runs (see the
     /// [module docs](self)): every byte arrives once, in order within each stream, a poll
-    /// interval (100 ms to 1 s) late at most. That needs a stable window, so with `tail` set
-    /// Podman's own follow is used as it is.
+    /// interval (100 ms to 1 s) late at most. After the first read, each poll reads a window
+    /// of the log's last lines (growing until it reaches back far enough), so polling a large
+    /// log costs what is new, not the whole file; with a TTY, or with `timestamps` or `since`
+    /// set, every poll reads from the start. With `tail` set Podman's own follow is used as it
+    /// is.
     pub async fn container_logs(&self, id: &str, opts: &LogsOptions) -> Result<LogStream> {
         if opts.follow && opts.tail.is_none() && self.is_podman().await? {
             return self.poll_podman_logs(id, opts).await;
@@ -209,17 +217,49 @@ impl Client {
             .await?;
         let client = self.clone();
         let id = id.to_string();
+        let windows = mode == CatchUpMode::Timestamps && opts.since.is_none();
         let mut idle = 0u32;
+        let mut window = 0u64;
         let reopen = Box::new(move |args: ReopenArgs| {
             let client = client.clone();
             let id = id.clone();
             let mut read = read.clone();
-            if let Some(second) = args.since {
-                read.since = Some(read.since.map_or(second, |s| s.max(second)));
+            let mut check = None;
+            match args.since {
+                // The log's last frames, enough to reach back before second L.
+                Some(second) if windows => {
+                    window = if args.window_missed {
+                        window.saturating_mul(8)
+                    } else {
+                        (2 * args.recent_frames).max(MIN_WINDOW)
+                    };
+                    if window > args.total_frames {
+                        // As large as the whole log as far as it is known (all of it may lie
+                        // in second L, where no window can start earlier): read it all.
+                    } else if window <= MAX_WINDOW {
+                        read.tail = Some(window);
+                        check = Some(second);
+                    } else {
+                        read.since = Some(second);
+                    }
+                }
+                Some(second) => {
+                    read.since = Some(read.since.map_or(second, |s| s.max(second)));
+                }
+                None => {}
             }
-            idle = if args.progressed { 0 } else { idle + 1 };
-            // 100 ms after new output, doubling to 1 s while there is none.
-            let pause = Duration::from_millis(100 << idle.min(4)).min(Duration::from_secs(1));
+            idle = if args.progressed || args.window_missed {
+                0
+            } else {
+                idle + 1
+            };
+            // 100 ms after new output, doubling to 1 s while there is none; a window that
+            // started too late is asked for again at once.
+            let pause = if args.window_missed {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(100 << idle.min(4)).min(Duration::from_secs(1))
+            };
             Box::pin(async move {
                 tokio::time::sleep(pause).await;
                 let state = match client.inspect_container(&id).await {
@@ -235,6 +275,7 @@ impl Client {
                 Ok(Some(Reopened {
                     body: response.into_body(),
                     last,
+                    window: check,
                 }))
             }) as crate::stream::catch_up::ReopenFuture<Conn>
         });

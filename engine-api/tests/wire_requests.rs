@@ -1482,45 +1482,106 @@ fn stamped(list: &[(u8, &str, &str)]) -> Vec<u8> {
     frames(&refs)
 }
 
-#[tokio::test]
-async fn podman_follow_polls_complete_reads_from_the_newest_second_and_drops_repeats() {
+/// A log as Podman keeps it: (stream type, Unix second, entry), in the order written.
+type PodmanLog = Vec<(u8, i64, String)>;
+
+/// Podman's answer to a logs read of `log` without `follow`, as the query asks: `tail=K` (the
+/// last K entries), `since=S` (entries of second S and later), `timestamps=1`. Like Podman
+/// 4.3 it sends all of stdout, then all of stderr. A short log goes one HTTP chunk per byte
+/// (frames and timestamps split everywhere), a long one a chunk per frame.
+fn podman_logs_answer(log: &PodmanLog, r: &Recorded) -> Reply {
+    let query = r.query().unwrap_or("");
+    let param = |k: &str| {
+        query
+            .split('&')
+            .find_map(|p| p.strip_prefix(k)?.strip_prefix('='))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        param("follow"),
+        None,
+        "no follow=1: Podman's own follow loses data"
+    );
+    let mut entries: Vec<&(u8, i64, String)> = log.iter().collect();
+    if let Some(k) = param("tail").filter(|t| t != "all") {
+        let k: usize = k.parse().unwrap();
+        entries = entries[entries.len().saturating_sub(k)..].to_vec();
+    }
+    if let Some(since) = param("since") {
+        let since: i64 = since.parse().unwrap();
+        entries.retain(|e| e.1 >= since);
+    }
+    let stamps = param("timestamps").is_some();
+    let mut list: Vec<(u8, Vec<u8>)> = Vec::new();
+    for stream in [1, 2] {
+        for (t, second, text) in entries.iter().filter(|e| e.0 == stream) {
+            let mut payload = Vec::new();
+            if stamps {
+                let time = time_of(*second);
+                payload.extend_from_slice(format!("{time} ").as_bytes());
+            }
+            payload.extend_from_slice(text.as_bytes());
+            list.push((*t, payload));
+        }
+    }
+    let chunks = if log.len() < 100 {
+        let refs: Vec<(u8, &[u8])> = list.iter().map(|(t, p)| (*t, p.as_slice())).collect();
+        frames(&refs).chunks(1).map(<[u8]>::to_vec).collect()
+    } else {
+        list.iter()
+            .map(|(t, p)| frames(&[(*t, p.as_slice())]))
+            .collect()
+    };
+    Reply::Chunked {
+        status: 200,
+        headers: vec![],
+        chunks,
+    }
+}
+
+/// RFC 3339 of a second in 2026-11-24 (1 795 478 400 is its midnight, UTC).
+fn time_of(second: i64) -> String {
+    let s = second - 1_795_478_400;
+    format!(
+        "2026-11-24T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// A fake Podman whose container runs while `inspects` < `running_for`, and whose log is
+/// `states[n]` at its n-th inspect (the last state from then on).
+fn podman_growing_log(states: Vec<PodmanLog>, running_for: usize, tty: bool) -> FakeEngine {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    const T0: &str = "2026-11-24T16:55:10Z";
-    const T1: &str = "2026-11-24T16:55:11Z";
-    const T2: &str = "2026-11-24T16:55:12Z";
     let inspects = AtomicUsize::new(0);
-    let reads = AtomicUsize::new(0);
-    let engine = podman(move |r| {
+    podman(move |r| {
         if r.path() == "/v1.41/containers/web/json" {
-            // Running for the first read and one poll, then exited.
-            let n = inspects.fetch_add(1, Ordering::SeqCst);
-            return podman_inspect(if n < 2 { "running" } else { "exited" }, false);
+            let n = inspects.fetch_add(1, Ordering::SeqCst) + 1;
+            return podman_inspect(if n < running_for { "running" } else { "exited" }, tty);
         }
-        let wire = match reads.fetch_add(1, Ordering::SeqCst) {
-            0 => stamped(&[
-                (1, T0, "o0\n"),
-                (2, T0, "e0\n"),
-                (1, T1, "o1\n"),
-                (1, T1, "o2 part"),
-            ]),
-            // Since T1: stdout first, then stderr (Podman loses the order between them).
-            1 => stamped(&[
-                (1, T1, "o1\n"),
-                (1, T1, "o2 part"),
-                (1, T1, "ial\n"),
-                (1, T2, "o3\n"),
-                (2, T1, "e1\n"),
-            ]),
-            // Since T2, after the exit: one repeat, one new line.
-            _ => stamped(&[(1, T2, "o3\n"), (2, T2, "e2\n")]),
-        };
-        // One byte per HTTP chunk: timestamps split everywhere.
-        Reply::Chunked {
-            status: 200,
-            headers: vec![],
-            chunks: wire.chunks(1).map(<[u8]>::to_vec).collect(),
-        }
-    });
+        let n = inspects.load(Ordering::SeqCst).clamp(1, states.len());
+        podman_logs_answer(&states[n - 1], r)
+    })
+}
+
+#[tokio::test]
+async fn podman_follow_polls_complete_reads_and_drops_repeats_per_stream() {
+    const T0: i64 = 1_795_539_310;
+    let (t1, t2) = (T0 + 1, T0 + 2);
+    let e = |t: u8, s: i64, text: &str| (t, s, text.to_string());
+    let first = vec![
+        e(1, T0, "o0\n"),
+        e(2, T0, "e0\n"),
+        e(1, t1, "o1\n"),
+        e(1, t1, "o2 part"),
+    ];
+    let mut second = first.clone();
+    second.extend([e(1, t1, "ial\n"), e(2, t1, "e1\n"), e(1, t2, "o3\n")]);
+    let mut third = second.clone();
+    third.push(e(2, t2, "e2\n"));
+    // Running at the first two inspects, exited at the third.
+    let engine = podman_growing_log(vec![first, second, third], 3, false);
     let client = engine.client();
     let logs = within(client.container_logs("web", &LogsOptions::follow()))
         .await
@@ -1535,11 +1596,50 @@ async fn podman_follow_polls_complete_reads_from_the_newest_second_and_drops_rep
             "GET /v1.41/containers/web/json",
             "GET /v1.41/containers/web/logs?stdout=1&stderr=1&timestamps=1&tail=all",
             "GET /v1.41/containers/web/json",
-            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&since=1795539311&timestamps=1&tail=all",
+            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&timestamps=1&tail=all",
             "GET /v1.41/containers/web/json",
-            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&since=1795539312&timestamps=1&tail=all",
+            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&timestamps=1&tail=all",
         ],
-        "no follow=1: Podman's own follow loses data"
+        "a log smaller than the smallest window is read whole each time"
+    );
+}
+
+#[tokio::test]
+async fn podman_follow_asks_again_for_a_window_that_starts_too_late() {
+    const T0: i64 = 1_795_539_310;
+    let t1 = T0 + 1;
+    let line =
+        |t: u8, s: i64, n: usize| (t, s, format!("{}{n:05}\n", if t == 1 { 'o' } else { 'e' }));
+    // 10 000 lines in one second, 10 in the next; then 2000 more in that second: a window of
+    // 1024 lines starts inside it, one of 8192 before it.
+    let mut first: PodmanLog = (0..10_000).map(|n| line(1, T0, n)).collect();
+    first.extend((10_000..10_010).map(|n| line(1, t1, n)));
+    let mut second = first.clone();
+    second.extend((10_010..12_010).map(|n| line(1, t1, n)));
+    second.push(line(2, t1, 0));
+    let engine = podman_growing_log(vec![first, second], 2, false);
+    let client = engine.client();
+    let logs = within(client.container_logs("web", &LogsOptions::follow()))
+        .await
+        .unwrap();
+    let (out, err, e) = within(drain(logs)).await;
+    assert!(e.is_none(), "{e:?}");
+    let want: String = (0..12_010).map(|n| format!("o{n:05}\n")).collect();
+    assert_eq!(String::from_utf8_lossy(&out), want);
+    assert_eq!(err, b"e00000\n");
+    let reads: Vec<String> = engine
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("/logs"))
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&timestamps=1&tail=all",
+            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&timestamps=1&tail=1024",
+            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&timestamps=1&tail=8192",
+        ],
+        "the window that began inside the newest second was dropped and asked for again, larger"
     );
 }
 

@@ -156,6 +156,9 @@ impl<R: AsyncRead + Unpin> LogStream<R> {
         self.body.consume(len);
         // Look ahead in what is buffered, without reading.
         while self.batch.len() < MAX_BATCH {
+            if self.catch_up.as_deref().is_some_and(CatchUp::abandoned) {
+                break;
+            }
             let Ok(Some(available)) = self.body.buffered_data() else {
                 // The end, or an error that the next read reports again.
                 break;
@@ -236,16 +239,22 @@ impl<R: AsyncRead + Unpin> LogStream<R> {
             if self.done {
                 return Poll::Ready(Ok(None));
             }
-            let available = match ready!(self.body.poll_available(cx)) {
-                Ok(n) => n,
-                Err(e) => {
-                    self.done = true;
-                    return Poll::Ready(Err(e));
+            // A catch-up may drop a read part way (its window started too late).
+            let abandoned = self.catch_up.as_deref().is_some_and(CatchUp::abandoned);
+            let available = if abandoned {
+                0
+            } else {
+                match ready!(self.body.poll_available(cx)) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.done = true;
+                        return Poll::Ready(Err(e));
+                    }
                 }
             };
             if available == 0 {
                 if let Some(c) = self.catch_up.as_deref_mut() {
-                    let checked = if c.reopening() {
+                    let checked = if abandoned || c.reopening() {
                         Ok(())
                     } else {
                         self.decoder.finish()
@@ -259,6 +268,10 @@ impl<R: AsyncRead + Unpin> LogStream<R> {
                             self.body = body;
                             self.decoder = LogDecoder::new(self.decoder.framing());
                             continue;
+                        }
+                        Ok(None) if abandoned => {
+                            self.done = true;
+                            return Poll::Ready(Ok(None));
                         }
                         Ok(None) => {}
                         Err(e) => {
