@@ -1596,11 +1596,11 @@ async fn podman_follow_polls_complete_reads_and_drops_repeats_per_stream() {
             "GET /v1.41/containers/web/json",
             "GET /v1.41/containers/web/logs?stdout=1&stderr=1&timestamps=1&tail=all",
             "GET /v1.41/containers/web/json",
-            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&timestamps=1&tail=all",
+            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&since=1795539311&timestamps=1&tail=all",
             "GET /v1.41/containers/web/json",
-            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&timestamps=1&tail=all",
+            "GET /v1.41/containers/web/logs?stdout=1&stderr=1&since=1795539312&timestamps=1&tail=all",
         ],
-        "a log smaller than the smallest window is read whole each time"
+        "a log smaller than the smallest window is read from the newest second delivered"
     );
 }
 

@@ -13,12 +13,12 @@
 //!   Each frame's `<RFC 3339 time> ` prefix is parsed and stripped. A re-read covers the log
 //!   from the second of the newest frame delivered, L: frames older than L are dropped, and
 //!   per stream the bytes already delivered within L. Podman writes its log in time order, so
-//!   nothing older than L can be missing. The re-read is a *window* of the log's last frames
-//!   (`tail=K`, which Podman serves by reading the file from its end): it is complete only if
-//!   its first frame is older than L, so a window whose first frame is not is dropped at once
-//!   and asked for again, larger. (`since=L` would do without the check, but Podman parses the
-//!   whole file for it: 3.8 s for 128 MiB of logs here, on every poll.) A re-read costs at
-//!   most one second of output again.
+//!   nothing older than L can be missing. The re-read is `since=L`, or, when a small one
+//!   will do, a *window* of the log's last frames (`tail=K`, which Podman serves from the
+//!   file's end, where `since` makes it parse the whole file: 3.8 s for 128 MiB of logs here,
+//!   on every poll). A window is complete only if its first frame is older than L, so one
+//!   whose first frame is not is dropped at once and asked for again, larger. A re-read costs
+//!   at most one second of output again.
 //! * **replay** (TTY output, whose lines cannot be told apart from partial ones, or when the
 //!   caller wants the timestamps): every read starts at the beginning and the bytes already
 //!   delivered are dropped, per stream.
