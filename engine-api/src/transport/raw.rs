@@ -76,7 +76,7 @@ use tokio::io::{
 use tokio::time::{Instant, Sleep};
 
 use super::connect::Conn;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::stream::framing::{Framing, StreamMediaType};
 use crate::stream::json_lines::JsonLines;
 use crate::stream::json_stream::JsonStream;
@@ -869,53 +869,14 @@ impl<S: AsyncRead + Unpin> RawResponse<S> {
         if self.status.is_success() || self.status.is_informational() {
             return Ok(self);
         }
-        let status = self.status;
-        let is_json = self
-            .content_type()
-            .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+        let status = self.status.as_u16();
+        let headers = self.headers.clone();
         let body = self.into_body().collect(MAX_ERROR_BODY).await?;
-        let message = error_message(status, is_json, &body);
-        Err(Error::Engine {
-            kind: ErrorKind::classify(status.as_u16(), &message),
-            status: status.as_u16(),
-            message,
-        })
+        // One mapping for both request paths: the pooled client's.
+        Err(crate::client::engine_error(status, &headers, &body))
     }
 }
 
-/// The engine's message from an error body: `message` of a JSON object (Docker; Podman also
-/// has `cause` and `response`), else the trimmed text, else the status reason.
-fn error_message(status: StatusCode, is_json: bool, body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct EngineError {
-        #[serde(default)]
-        message: Option<String>,
-        #[serde(default)]
-        cause: Option<String>,
-    }
-    let trimmed = String::from_utf8_lossy(body).trim().to_owned();
-    if is_json || trimmed.starts_with('{') {
-        if let Ok(e) = serde_json::from_slice::<EngineError>(body) {
-            if let Some(m) = e.message.filter(|m| !m.is_empty()) {
-                return m;
-            }
-            if let Some(c) = e.cause.filter(|c| !c.is_empty()) {
-                return c;
-            }
-        }
-    }
-    if trimmed.is_empty() {
-        format!(
-            "the engine answered {} {}",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or("")
-        )
-        .trim_end()
-        .to_owned()
-    } else {
-        trimmed
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Body decoding (sans I/O)
@@ -1749,27 +1710,4 @@ mod tests {
         assert!(RawRequest::get("nope").encode_head().is_err());
     }
 
-    #[test]
-    fn error_messages_come_from_the_engine() {
-        assert_eq!(
-            error_message(
-                StatusCode::NOT_FOUND,
-                true,
-                br#"{"message":"No such container: x"}"#
-            ),
-            "No such container: x"
-        );
-        assert_eq!(
-            error_message(StatusCode::NOT_FOUND, false, br#"{"cause":"no such container","message":"no container with name x found: no such container","response":404}"#),
-            "no container with name x found: no such container"
-        );
-        assert_eq!(
-            error_message(StatusCode::BAD_GATEWAY, false, b"  upstream down\n"),
-            "upstream down"
-        );
-        assert_eq!(
-            error_message(StatusCode::NOT_FOUND, false, b""),
-            "the engine answered 404 Not Found"
-        );
-    }
 }
