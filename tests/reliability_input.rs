@@ -377,9 +377,6 @@ fn oversized_workflow_file_is_refused_with_the_limit() {
 }
 
 #[test]
-// Known bug, open (see RELIABILITY.md): tug reads a whole workflow file before checking its size: `tug validate /dev/zero` grows until memory runs out instead of stopping at 16 MiB
-// Compiled in with RUSTFLAGS="--cfg tug_known_bugs"; it fails until the bug is fixed.
-#[cfg(tug_known_bugs)]
 fn endless_workflow_file_is_refused_at_the_limit() {
     let data = tempfile::tempdir().unwrap();
     // Under a 1 GiB address-space limit, so that the bug cannot take the machine's memory.

@@ -7,7 +7,7 @@
 //! interrupt reaches everything it started: the stop signal, the grace period, then SIGKILL.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use nix::sys::signal::{killpg, Signal};
@@ -215,21 +215,22 @@ async fn run_one(
                 };
                 let _ = killpg(pid, first);
                 if first != Signal::SIGKILL {
-                    let grace = ctx.grace;
-                    let exited = tokio::select! {
-                        _ = async {
-                            while killpg(pid, None).is_ok() {
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                            }
-                        } => true,
-                        _ = tokio::time::sleep(grace) => false,
-                        _ = ctx.cancel.reached(super::cancel::CancelLevel::Kill) => false,
-                    };
-                    if !exited {
-                        let _ = killpg(pid, Signal::SIGKILL);
+                    // The step is over when its own process is reaped: polling the group with
+                    // signal 0 would go on succeeding while the child is an unreaped zombie.
+                    tokio::select! {
+                        _ = child.wait() => {}
+                        _ = tokio::time::sleep(ctx.grace) => {}
+                        _ = ctx.cancel.reached(super::cancel::CancelLevel::Kill) => {}
                     }
                 }
+                // Whatever the group still holds (background jobs of the command, or the whole
+                // group when the grace period ran out) goes now.
+                let _ = killpg(pid, Signal::SIGKILL);
             }
+            // Reaps the child, even one that left the group (kill_on_drop alone would leave a
+            // zombie until tokio's orphan reaper gets to it).
+            let _ = child.start_kill();
+            let _ = child.wait().await;
             Err(why.failure(&step.id))
         }
     }

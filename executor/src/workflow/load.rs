@@ -2,6 +2,7 @@
 //! [`Diagnostic`] out.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -87,12 +88,50 @@ impl LoadError {
 }
 
 /// Reads, parses and validates the workflow at `path`.
+///
+/// At most one byte over [`MAX_FILE_SIZE`] is read, so a huge or endless file (`/dev/zero`, a
+/// pipe) is refused with bounded memory.
 pub fn load_file(path: &Path, options: &LoadOptions<'_>) -> Result<Loaded, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let name = path.display().to_string();
+    let read_error = |source| LoadError::Read {
         path: path.to_path_buf(),
         source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    // A regular file's size, for the message; a device or a pipe has none.
+    let size = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_SIZE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() > MAX_FILE_SIZE {
+        let size = match size {
+            Some(n) if n > MAX_FILE_SIZE as u64 => n.to_string(),
+            _ => format!("more than {MAX_FILE_SIZE}"),
+        };
+        return Err(LoadError::Invalid(too_large(&name, size)));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            e.utf8_error(),
+        ))
     })?;
-    load_source(&text, &path.display().to_string(), Some(path), options).map_err(LoadError::Invalid)
+    load_source(&text, &name, Some(path), options).map_err(LoadError::Invalid)
+}
+
+/// The diagnostic for a file over [`MAX_FILE_SIZE`]; `size` says how big it is.
+fn too_large(name: &str, size: String) -> Diagnostics {
+    let mut diags = Diagnostics::new(name, Arc::from(""));
+    diags.push(Diagnostic::general(
+        super::diagnostic::Severity::Error,
+        format!("the file is {size} bytes; workflow files may be at most {MAX_FILE_SIZE}"),
+    ));
+    diags
 }
 
 /// Parses and validates a workflow held in memory; `name` is used in `file:line:col`.
@@ -110,18 +149,11 @@ fn load_source(
     path: Option<&Path>,
     options: &LoadOptions<'_>,
 ) -> Result<Loaded, Diagnostics> {
+    if text.len() > MAX_FILE_SIZE {
+        return Err(too_large(name, text.len().to_string()));
+    }
     let source: Arc<str> = Arc::from(text);
     let mut diags = Diagnostics::new(name, source.clone());
-    if text.len() > MAX_FILE_SIZE {
-        diags.push(Diagnostic::general(
-            super::diagnostic::Severity::Error,
-            format!(
-                "the file is {} bytes; workflow files may be at most {MAX_FILE_SIZE}",
-                text.len()
-            ),
-        ));
-        return Err(diags);
-    }
     let docs = match yaml::parse_documents(text) {
         Ok(d) => d,
         Err(e) => {
