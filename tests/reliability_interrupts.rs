@@ -348,9 +348,6 @@ const STARTUP_RUNS: u64 = 100;
 /// the signal (exit 130). It must never die by the signal once the run has started: that
 /// leaves a record saying `running` for a dead process and the step's process orphaned.
 #[test]
-// Known bug, open (see RELIABILITY.md): tug installs its SIGINT/SIGTERM handlers in a spawned task, so a signal in the first milliseconds can kill it by default action after the run record says `running` and the first step has started
-// Compiled in with RUSTFLAGS="--cfg tug_known_bugs"; it fails until the bug is fixed.
-#[cfg(tug_known_bugs)]
 fn signal_during_startup_never_leaves_a_live_record() {
     let seed = Rng::seed_from_env("TUG_RELIABILITY_SEED");
     eprintln!("seed {seed} (replay with TUG_RELIABILITY_SEED={seed})");
@@ -544,18 +541,14 @@ mod second_interrupt_during_teardown_kills_at_once {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    // Known bug, open (see RELIABILITY.md): a second Ctrl-C during teardown waits out the grace period: run() aborts the task forwarding interrupts before teardown (needs engines: run scripts/test)
-    // Compiled in with RUSTFLAGS="--cfg tug_known_bugs"; it fails until the bug is fixed.
-    #[cfg(tug_known_bugs)]
+    #[ignore = "needs engines: run scripts/test"]
     async fn docker() {
         let e = Engine::Docker;
         second_interrupt_during_teardown(e, e.connected().await).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    // Known bug, open (see RELIABILITY.md): a second Ctrl-C during teardown waits out the grace period: run() aborts the task forwarding interrupts before teardown (needs engines: run scripts/test)
-    // Compiled in with RUSTFLAGS="--cfg tug_known_bugs"; it fails until the bug is fixed.
-    #[cfg(tug_known_bugs)]
+    #[ignore = "needs engines: run scripts/test"]
     async fn podman() {
         let e = Engine::Podman;
         second_interrupt_during_teardown(e, e.connected().await).await

@@ -67,6 +67,13 @@ struct Interrupt {
 
 /// `tug start`.
 pub async fn start(args: StartArgs) -> anyhow::Result<u8> {
+    // The handlers are installed first, on this task: from here on SIGINT and SIGTERM reach
+    // tug's own teardown instead of killing the process with a record saying `running`.
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut int, mut term) = (
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::terminate())?,
+    );
     let all: Vec<String> = args.params.iter().chain(&args.rest).cloned().collect();
     let params = match parse_params(&all) {
         Ok(p) => p,
@@ -106,13 +113,6 @@ pub async fn start(args: StartArgs) -> anyhow::Result<u8> {
     let (handle, cancel) = cancel_pair();
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel::<Interrupt>();
     let signals = tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
         loop {
             tokio::select! {
                 _ = int.recv() => {}

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::cancel::{Cancel, CancelLevel};
 use engine_api::containers::{RemoveOptions, StopOptions};
 use engine_api::{Client, Endpoint};
 use tokio::sync::OnceCell;
@@ -114,7 +115,7 @@ impl Engine {
         &self,
         id: &str,
         kill: bool,
-        cancel: &super::cancel::Cancel,
+        cancel: &Cancel,
     ) -> Result<(), String> {
         let entry = self
             .created
@@ -125,21 +126,22 @@ impl Engine {
             .cloned();
         let Some(entry) = entry else { return Ok(()) };
         let result = match self.connected() {
-            Some(client) if kill => stop_and_remove(client, &entry, true).await,
-            Some(client) => tokio::select! {
-                r = stop_and_remove(client, &entry, false) => r,
-                _ = cancel.reached(super::cancel::CancelLevel::Kill) => {
-                    stop_and_remove(client, &entry, true).await
-                }
-            },
+            Some(client) => stop_and_remove(client, &entry, kill, cancel).await,
             None => Ok(()),
         };
-        self.forget(id);
+        // A container whose removal failed stays registered: teardown tries it again and
+        // reports it if it fails there too.
+        if result.is_ok() {
+            self.forget(id);
+        }
         result
     }
 
     /// Stops and removes everything this run created, newest first. Returns the failures.
-    pub(crate) async fn teardown(&self, kill: bool) -> Vec<String> {
+    ///
+    /// `cancel` reaching [`CancelLevel::Kill`] while a container waits out its grace period
+    /// (a second Ctrl-C during teardown) cuts the wait short: it is killed and removed at once.
+    pub(crate) async fn teardown(&self, cancel: &Cancel) -> Vec<String> {
         let all: Vec<Created> = std::mem::take(&mut *self.created.lock().unwrap());
         let Some(client) = self.connected() else {
             return Vec::new();
@@ -149,7 +151,7 @@ impl Engine {
         let jobs = all
             .iter()
             .rev()
-            .map(|c| async move { (c, stop_and_remove(client, c, kill).await) });
+            .map(|c| async move { (c, stop_and_remove(client, c, false, cancel).await) });
         for (c, r) in futures_util::future::join_all(jobs).await {
             if let Err(e) = r {
                 errors.push(format!("{} ({}): {e}", c.what, short(&c.id)));
@@ -161,26 +163,42 @@ impl Engine {
 
 /// Stops a container with its signal and grace period (or kills it), then removes it unless
 /// it is to be kept. A container already gone is fine.
-async fn stop_and_remove(client: &Client, c: &Created, kill: bool) -> Result<(), String> {
+async fn stop_and_remove(
+    client: &Client,
+    c: &Created,
+    kill: bool,
+    cancel: &Cancel,
+) -> Result<(), String> {
     let ok = |r: engine_api::Result<()>| match r {
         Ok(()) => Ok(()),
         Err(e) if e.is_not_found() || e.is_not_modified() => Ok(()),
         Err(e) => Err(chain(&e)),
     };
+    let kill_now = StopOptions {
+        timeout: Some(Duration::ZERO),
+        signal: c.stop_signal.clone(),
+    };
+    let graceful = StopOptions {
+        timeout: Some(c.grace),
+        signal: c.stop_signal.clone(),
+    };
+    let killing = || kill || cancel.level() >= CancelLevel::Kill;
     if c.keep {
-        let opts = StopOptions {
-            timeout: Some(if kill { Duration::ZERO } else { c.grace }),
-            signal: c.stop_signal.clone(),
+        if killing() {
+            return ok(client.stop_container(&c.id, &kill_now).await);
+        }
+        return tokio::select! {
+            r = client.stop_container(&c.id, &graceful) => ok(r),
+            () = cancel.reached(CancelLevel::Kill) => ok(client.stop_container(&c.id, &kill_now).await),
         };
-        return ok(client.stop_container(&c.id, &opts).await);
     }
-    if !kill {
-        let opts = StopOptions {
-            timeout: Some(c.grace),
-            signal: c.stop_signal.clone(),
-        };
-        // A failed stop still ends in the forced removal below.
-        let _ = client.stop_container(&c.id, &opts).await;
+    if !killing() {
+        // A failed stop still ends in the forced removal below, as does a kill request that
+        // arrives during the grace period.
+        tokio::select! {
+            _ = client.stop_container(&c.id, &graceful) => {}
+            () = cancel.reached(CancelLevel::Kill) => {}
+        }
     }
     ok(client.remove_container(&c.id, RemoveOptions::force()).await)
 }

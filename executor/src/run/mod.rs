@@ -411,15 +411,12 @@ pub async fn run(
         () = ctx.write_record_later() => unreachable!("the record writer loops until dropped"),
     };
     ctx.flush_record();
-    forward.abort();
 
     // Teardown on every path: a second Ctrl-C during it kills instead of waiting.
-    let kill = ctx.cancel.level() >= CancelLevel::Kill;
-    let teardown = ctx.engine.teardown(kill);
-    let errors = tokio::select! {
-        e = teardown => e,
-        _ = ctx.cancel.reached(CancelLevel::Kill), if !kill => ctx.engine.teardown(true).await,
-    };
+    let errors = ctx.engine.teardown(&ctx.cancel).await;
+    // The caller's interrupts are forwarded until teardown is over: a second Ctrl-C during
+    // it must still reach `ctx.cancel`.
+    forward.abort();
     for e in &errors {
         ctx.events
             .notice(None, format!("cleanup: cannot remove {e}"))
