@@ -431,9 +431,6 @@ fn signal_during_startup_never_leaves_a_live_record() {
 /// Ctrl-C during a host step whose process ends at once on SIGTERM (`sleep`): tug exits 130
 /// well within the default 10 s grace period, which is only for processes that do not stop.
 #[test]
-// Known bug, open (see RELIABILITY.md): stopping a host step always waits the whole grace period (10 s by default): tug polls killpg(pid, 0), which succeeds while the unreaped child is a zombie
-// Compiled in with RUSTFLAGS="--cfg tug_known_bugs"; it fails until the bug is fixed.
-#[cfg(tug_known_bugs)]
 fn host_step_stops_without_waiting_out_the_grace_period() {
     let data = tempfile::tempdir().expect("temp dir");
     let run_id = "host-grace";
