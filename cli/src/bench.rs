@@ -253,6 +253,10 @@ async fn plan(args: LogsArgs) -> anyhow::Result<Plan> {
             "tug bench reads the raw stream from a unix socket or plain TCP; {} uses TLS",
             endpoint.url
         ),
+        (Address::Ssh(_), _) => bail!(
+            "tug bench reads the raw stream from a unix socket or plain TCP; {} goes through ssh",
+            endpoint.url
+        ),
     };
     let client = Client::new(endpoint)?;
     let podman = client.is_podman().await?;

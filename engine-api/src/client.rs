@@ -366,7 +366,9 @@ impl Client {
         let options = RawOptions::new(self.inner.endpoint.url.as_str())
             .head_timeout(head_timeout)
             .idle_timeout(self.inner.timeouts.stream_idle);
-        let response = raw::send(conn, raw.body(body), &options).await?;
+        let response = raw::send(conn, raw.body(body), &options)
+            .await
+            .map_err(|e| self.inner.connector.diagnose(e))?;
         response.error_for_status().await
     }
 

@@ -5,9 +5,14 @@
 //! `unix:///run/podman/podman.sock`) and `DOCKER_HOST` and `DOCKER_CERT_PATH` are ignored, so a
 //! stale Docker environment cannot redirect Podman-mode runs. In Docker mode:
 //!
-//! * `DOCKER_HOST`: `unix:///path`, `tcp://host[:port]` (a bare `host:port` means tcp). Default
-//!   `unix:///var/run/docker.sock`, or `tcp://localhost:2376` when TLS is requested. A missing
-//!   port is 2375, or 2376 with TLS.
+//! * `DOCKER_HOST`: `unix:///path`, `tcp://host[:port]` (a bare `host:port` means tcp), or
+//!   `ssh://[user@]host[:port][/path/to/socket]` (the engine is reached through `ssh … docker
+//!   system dial-stdio`, see [`crate::transport::ssh`]). Default `unix:///var/run/docker.sock`,
+//!   or `tcp://localhost:2376` when TLS is requested. A missing port is 2375, or 2376 with TLS.
+//!   A set `DOCKER_HOST` wins over any Docker context, as in the docker CLI.
+//! * `DOCKER_CONTEXT`, else `currentContext` in `config.json`: a Docker context (see
+//!   [`crate::context`]) that supplies the endpoint and its TLS files; `default` means this
+//!   list without a context.
 //! * `DOCKER_TLS_VERIFY`: any non-empty value (even `"0"`, as the docker CLI does) turns TLS on
 //!   with verification of the server against `ca.pem`.
 //! * `DOCKER_TLS`: any non-empty value turns TLS on; without `DOCKER_TLS_VERIFY` the server's
@@ -15,6 +20,8 @@
 //! * `DOCKER_CERT_PATH`: directory holding `ca.pem`, `cert.pem`, `key.pem`; default
 //!   `$DOCKER_CONFIG` or `~/.docker`.
 //! * `DOCKER_API_VERSION`: pins the API version; no negotiation happens.
+//! * `TUG_SSH_CONFIG`: an ssh client configuration file passed to `ssh -F` for `ssh://`
+//!   endpoints, instead of `~/.ssh/config` (tug's own knob; the docker CLI has none).
 //!
 //! These are read from the process environment only — never from a workflow file.
 
@@ -22,6 +29,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::context::{self, ContextRef, DEFAULT_CONTEXT};
 use crate::error::{Error, Result};
 
 /// The default Docker socket.
@@ -122,6 +130,22 @@ pub enum Address {
         /// Port.
         port: u16,
     },
+    /// An ssh destination: each connection runs `docker system dial-stdio` there over ssh.
+    Ssh(SshAddress),
+}
+
+/// `ssh://[user@]host[:port][/path/to/socket]`, as the docker CLI reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshAddress {
+    /// The login user (`ssh -l`); `None` leaves it to ssh (its config, or the local user).
+    pub user: Option<String>,
+    /// Host name, alias from the ssh config, or IP address (IPv6 without brackets).
+    pub host: String,
+    /// The ssh port (`ssh -p`); `None` leaves it to ssh (its config, or 22).
+    pub port: Option<u16>,
+    /// The engine's socket on the remote host, passed as `docker --host=unix://PATH`; `None`
+    /// uses the remote docker CLI's own default.
+    pub socket: Option<PathBuf>,
 }
 
 /// TLS settings for a TCP endpoint.
@@ -177,8 +201,14 @@ pub struct Endpoint {
     /// The endpoint as written (`unix:///var/run/docker.sock`, `tcp://127.0.0.1:2376`).
     pub url: String,
     /// Where the endpoint came from, for `tug engine info` and error messages
-    /// (`DOCKER_HOST`, `DAGU_PODMAN_HOST`, `default`).
+    /// (`DOCKER_HOST`, `DAGU_PODMAN_HOST`, `context `remote` from DOCKER_CONTEXT`, …).
     pub source: String,
+    /// The Docker context that supplied the endpoint, or that was named and means the default
+    /// (`default`); `None` when no context was involved.
+    pub context: Option<ContextRef>,
+    /// An ssh client configuration file (`ssh -F`) for `ssh://` endpoints (`TUG_SSH_CONFIG`).
+    /// `None` lets ssh read `~/.ssh/config`.
+    pub ssh_config: Option<PathBuf>,
 }
 
 impl Endpoint {
@@ -202,52 +232,113 @@ impl Endpoint {
         };
         let tls_verify = get("DOCKER_TLS_VERIFY").is_some();
         let tls_on = tls_verify || get("DOCKER_TLS").is_some();
-        let default_cert_dir = || -> PathBuf {
+        // `$DOCKER_CONFIG`, else `~/.docker`; `None` when neither variable is set.
+        let config_dir = || -> Option<PathBuf> {
             if let Some(dir) = get("DOCKER_CONFIG") {
-                return PathBuf::from(dir);
+                return Some(PathBuf::from(dir));
             }
-            match get("HOME") {
-                Some(home) => Path::new(&home).join(".docker"),
-                None => PathBuf::from(".docker"),
-            }
+            get("HOME").map(|home| Path::new(&home).join(".docker"))
         };
+        let default_cert_dir = || config_dir().unwrap_or_else(|| PathBuf::from(".docker"));
+        let env_tls =
+            |cert_dir: PathBuf| tls_on.then(|| TlsSettings::from_dir(&cert_dir, tls_verify));
 
-        let (url, source, cert_dir) = match runtime {
-            Runtime::Podman => {
-                // Podman mode ignores DOCKER_HOST and DOCKER_CERT_PATH (the seeds' isolation
-                // rule): only DAGU_PODMAN_HOST selects the socket.
-                let (url, source) = match get("DAGU_PODMAN_HOST") {
-                    Some(h) => (h, "DAGU_PODMAN_HOST"),
-                    None => (DEFAULT_PODMAN_HOST.to_string(), "default Podman socket"),
-                };
-                (url, source, default_cert_dir())
-            }
-            Runtime::Docker => {
-                let (url, source) = match get("DOCKER_HOST") {
-                    Some(h) => (h, "DOCKER_HOST"),
-                    None if tls_on => (
-                        DEFAULT_TLS_HOST.to_string(),
-                        "default TLS endpoint (DOCKER_TLS_VERIFY or DOCKER_TLS set)",
-                    ),
-                    None => (DEFAULT_DOCKER_HOST.to_string(), "default Docker socket"),
-                };
-                let cert_dir = get("DOCKER_CERT_PATH")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(default_cert_dir);
-                (url, source, cert_dir)
-            }
-        };
+        let (url, source, tls, context): (String, String, Option<TlsSettings>, Option<ContextRef>) =
+            match runtime {
+                Runtime::Podman => {
+                    // Podman mode ignores DOCKER_HOST, contexts and DOCKER_CERT_PATH (the seeds'
+                    // isolation rule): only DAGU_PODMAN_HOST selects the socket.
+                    let (url, source) = match get("DAGU_PODMAN_HOST") {
+                        Some(h) => (h, "DAGU_PODMAN_HOST"),
+                        None => (DEFAULT_PODMAN_HOST.to_string(), "default Podman socket"),
+                    };
+                    (url, source.to_string(), env_tls(default_cert_dir()), None)
+                }
+                Runtime::Docker => {
+                    let cert_dir = || {
+                        get("DOCKER_CERT_PATH")
+                            .map(PathBuf::from)
+                            .unwrap_or_else(default_cert_dir)
+                    };
+                    if let Some(h) = get("DOCKER_HOST") {
+                        // As the docker CLI: a set DOCKER_HOST means the default context.
+                        let source = match get("DOCKER_CONTEXT") {
+                            Some(c) => {
+                                format!("DOCKER_HOST (which wins over DOCKER_CONTEXT={c:?})")
+                            }
+                            None => "DOCKER_HOST".to_string(),
+                        };
+                        (h, source, env_tls(cert_dir()), None)
+                    } else {
+                        let dir = config_dir();
+                        match context::select(&get, dir.as_deref())? {
+                            Some((name, chosen_by)) if name != DEFAULT_CONTEXT => {
+                                let dir = dir.ok_or_else(|| {
+                                    Error::config(format!(
+                                        "docker context {name:?} (from {chosen_by}): cannot find the context store, as neither DOCKER_CONFIG nor HOME is set"
+                                    ))
+                                })?;
+                                let found = context::load(&dir, &name, &chosen_by)?;
+                                let source = format!("context `{name}` from {chosen_by}");
+                                let context = ContextRef {
+                                    name,
+                                    chosen_by,
+                                    meta_file: Some(found.meta_file),
+                                };
+                                (found.host, source, found.tls, Some(context))
+                            }
+                            named_default => {
+                                let (url, source) = if tls_on {
+                                    (
+                                        DEFAULT_TLS_HOST.to_string(),
+                                        "default TLS endpoint (DOCKER_TLS_VERIFY or DOCKER_TLS set)",
+                                    )
+                                } else {
+                                    (DEFAULT_DOCKER_HOST.to_string(), "default Docker socket")
+                                };
+                                let context = named_default.map(|(name, chosen_by)| ContextRef {
+                                    name,
+                                    chosen_by,
+                                    meta_file: None,
+                                });
+                                let source = match &context {
+                                    Some(c) => {
+                                        format!("{source}; context `default` from {}", c.chosen_by)
+                                    }
+                                    None => source.to_string(),
+                                };
+                                (url, source, env_tls(cert_dir()), context)
+                            }
+                        }
+                    }
+                }
+            };
 
-        let tls = tls_on.then(|| TlsSettings::from_dir(&cert_dir, tls_verify));
-        let mut endpoint = Endpoint::parse(&url, tls)?;
+        let mut endpoint = Endpoint::parse(&url, tls).map_err(|e| match (&context, e) {
+            (
+                Some(ContextRef {
+                    name,
+                    meta_file: Some(meta),
+                    ..
+                }),
+                Error::Config { message },
+            ) => Error::config(format!(
+                "docker context {name:?}: Endpoints.docker.Host in {}: {message}",
+                meta.display()
+            )),
+            (_, e) => e,
+        })?;
         endpoint.runtime = runtime;
         endpoint.api_version = api_version;
-        endpoint.source = source.to_string();
+        endpoint.source = source;
+        endpoint.context = context;
+        endpoint.ssh_config = get("TUG_SSH_CONFIG").map(PathBuf::from);
         Ok(endpoint)
     }
 
-    /// Parses an endpoint URL (`unix:///path`, `tcp://host[:port]`, or `host:port`). TLS, when
-    /// given, applies to TCP endpoints and picks the default port 2376 instead of 2375.
+    /// Parses an endpoint URL (`unix:///path`, `tcp://host[:port]`, `host:port`, or
+    /// `ssh://[user@]host[:port][/path/to/socket]`) as `DOCKER_HOST` values are parsed. TLS,
+    /// when given, applies to TCP endpoints and picks the default port 2376 instead of 2375.
     pub fn parse(url: &str, tls: Option<TlsSettings>) -> Result<Endpoint> {
         let raw = url.trim();
         let (scheme, rest) = match raw.split_once("://") {
@@ -264,11 +355,7 @@ impl Endpoint {
                 Address::Unix(PathBuf::from(rest))
             }
             "tcp" | "http" | "https" => parse_tcp(raw, rest, tls.is_some() || scheme == "https")?,
-            "ssh" => {
-                return Err(Error::config(format!(
-                    "engine address {raw:?}: ssh:// endpoints are not supported yet (use unix://, tcp:// or a forwarded socket)"
-                )))
-            }
+            "ssh" => Address::Ssh(parse_ssh(raw, rest)?),
             "npipe" => {
                 return Err(Error::config(format!(
                     "engine address {raw:?}: named pipes exist only on Windows (use unix:// or tcp://)"
@@ -276,12 +363,12 @@ impl Endpoint {
             }
             other => {
                 return Err(Error::config(format!(
-                    "invalid engine address {raw:?}: unsupported scheme {other:?} (supported: unix://, tcp://)"
+                    "invalid engine address {raw:?}: unsupported scheme {other:?} (supported: unix://, tcp://, ssh://)"
                 )))
             }
         };
         let tls = match address {
-            Address::Unix(_) => None,
+            Address::Unix(_) | Address::Ssh(_) => None,
             Address::Tcp { .. } => tls,
         };
         Ok(Endpoint {
@@ -291,6 +378,8 @@ impl Endpoint {
             api_version: None,
             url: raw.to_string(),
             source: "given".to_string(),
+            context: None,
+            ssh_config: None,
         })
     }
 
@@ -304,6 +393,8 @@ impl Endpoint {
             tls: None,
             api_version: None,
             source: "given".to_string(),
+            context: None,
+            ssh_config: None,
         }
     }
 
@@ -319,14 +410,97 @@ impl Endpoint {
         self
     }
 
+    /// Uses `path` as the ssh client configuration (`ssh -F`) for an `ssh://` endpoint
+    /// (builder style).
+    pub fn with_ssh_config(mut self, path: impl Into<PathBuf>) -> Endpoint {
+        self.ssh_config = Some(path.into());
+        self
+    }
+
     /// The `Host` header value for requests on this endpoint.
     pub(crate) fn host_header(&self) -> String {
         match &self.address {
-            Address::Unix(_) => "localhost".to_string(),
+            Address::Unix(_) | Address::Ssh(_) => "localhost".to_string(),
             Address::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
             Address::Tcp { host, port } => format!("{host}:{port}"),
         }
     }
+}
+
+/// `[user@]host[:port][/path/to/socket]` after `ssh://`: no password, query or fragment (as
+/// the docker CLI's connection helper).
+fn parse_ssh(raw: &str, rest: &str) -> Result<SshAddress> {
+    let invalid = |why: &str| {
+        Error::config(format!(
+            "invalid engine address {raw:?}: {why} (expected ssh://[USER@]HOST[:PORT][/PATH/TO/SOCKET])"
+        ))
+    };
+    if rest.contains('?') {
+        return Err(invalid("query parameters are not allowed"));
+    }
+    if rest.contains('#') {
+        return Err(invalid("fragments are not allowed"));
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((u, hp)) => {
+            if u.contains(':') {
+                return Err(invalid(
+                    "a password in the address is not supported (use ssh keys)",
+                ));
+            }
+            if u.is_empty() {
+                return Err(invalid("the user before @ is empty"));
+            }
+            (Some(percent_decode(u)), hp)
+        }
+        None => (None, authority),
+    };
+    let (host, port) = if let Some(after) = hostport.strip_prefix('[') {
+        let (h, tail) = after
+            .split_once(']')
+            .ok_or_else(|| invalid("unclosed [ in an IPv6 address"))?;
+        let port = match tail {
+            "" => None,
+            t => Some(
+                t.strip_prefix(':')
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(|| invalid("bad port"))?,
+            ),
+        };
+        (h.to_string(), port)
+    } else {
+        match hostport.split_once(':') {
+            Some((h, "")) => (h.to_string(), None),
+            Some((h, p)) => (
+                h.to_string(),
+                Some(p.parse().map_err(|_| invalid("bad port"))?),
+            ),
+            None => (hostport.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(invalid("the host name is empty"));
+    }
+    if host.starts_with('-') {
+        return Err(invalid("a host name cannot start with -"));
+    }
+    let socket = (!path.trim_matches('/').is_empty()).then(|| PathBuf::from(percent_decode(path)));
+    Ok(SshAddress {
+        user,
+        host,
+        port,
+        socket,
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn parse_tcp(raw: &str, rest: &str, tls: bool) -> Result<Address> {
@@ -643,6 +817,263 @@ mod tests {
             let err = resolve(&[("DOCKER_HOST", bad)]).unwrap_err();
             assert!(matches!(err, Error::Config { .. }), "{bad}: {err}");
         }
+    }
+
+    fn ssh(user: Option<&str>, host: &str, port: Option<u16>, socket: Option<&str>) -> Address {
+        Address::Ssh(SshAddress {
+            user: user.map(str::to_string),
+            host: host.to_string(),
+            port,
+            socket: socket.map(PathBuf::from),
+        })
+    }
+
+    #[test]
+    fn ssh_addresses_parse_like_docker_host() {
+        let e = resolve(&[("DOCKER_HOST", "ssh://root@build.example.com:2222")]).unwrap();
+        assert_eq!(
+            e.address,
+            ssh(Some("root"), "build.example.com", Some(2222), None)
+        );
+        assert_eq!(e.source, "DOCKER_HOST");
+        assert!(e.tls.is_none());
+        assert_eq!(e.host_header(), "localhost");
+        let e = Endpoint::parse("ssh://build", None).unwrap();
+        assert_eq!(e.address, ssh(None, "build", None, None));
+        let e = Endpoint::parse("ssh://me@[::1]:22/run/user/1000/docker.sock", None).unwrap();
+        assert_eq!(
+            e.address,
+            ssh(
+                Some("me"),
+                "::1",
+                Some(22),
+                Some("/run/user/1000/docker.sock")
+            )
+        );
+        // A bare slash is no socket path; TLS never applies to ssh.
+        let tls = TlsSettings::from_dir(Path::new("/certs"), true);
+        let e = Endpoint::parse("ssh://h/", Some(tls)).unwrap();
+        assert_eq!(e.address, ssh(None, "h", None, None));
+        assert!(e.tls.is_none());
+    }
+
+    #[test]
+    fn bad_ssh_addresses_say_what_is_allowed() {
+        for (bad, why) in [
+            ("ssh://me:secret@h", "password"),
+            ("ssh://", "host name is empty"),
+            ("ssh://@h", "user"),
+            ("ssh://h:port", "bad port"),
+            ("ssh://h?x=1", "query"),
+            ("ssh://h#frag", "fragment"),
+            ("ssh://-oProxyCommand=x", "cannot start with -"),
+        ] {
+            let err = Endpoint::parse(bad, None).unwrap_err();
+            let msg = err.to_string();
+            assert!(matches!(err, Error::Config { .. }), "{bad}: {msg}");
+            assert!(msg.contains(why), "{bad}: {msg}");
+            assert!(msg.contains("ssh://[USER@]HOST"), "{bad}: {msg}");
+        }
+    }
+
+    #[test]
+    fn tug_ssh_config_is_carried() {
+        let e = resolve(&[
+            ("DOCKER_HOST", "ssh://h"),
+            ("TUG_SSH_CONFIG", "/rig/ssh_config"),
+        ])
+        .unwrap();
+        assert_eq!(e.ssh_config, Some(PathBuf::from("/rig/ssh_config")));
+        assert_eq!(
+            resolve(&[("DOCKER_HOST", "ssh://h")]).unwrap().ssh_config,
+            None
+        );
+    }
+
+    fn context_config(current: Option<&str>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        crate::context::tests::write_context(
+            dir.path(),
+            "remote",
+            r#"{"Name":"remote","Metadata":{},"Endpoints":{"docker":{"Host":"tcp://10.0.0.9:2376","SkipTLSVerify":false}}}"#,
+            &[("ca.pem", "a"), ("cert.pem", "b"), ("key.pem", "c")],
+        );
+        crate::context::tests::write_context(
+            dir.path(),
+            "builder",
+            r#"{"Name":"builder","Endpoints":{"docker":{"Host":"ssh://ci@builder:2200"}}}"#,
+            &[],
+        );
+        if let Some(c) = current {
+            std::fs::write(
+                dir.path().join("config.json"),
+                format!(r#"{{"currentContext":"{c}"}}"#),
+            )
+            .unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn docker_context_supplies_endpoint_and_tls() {
+        let cfg = context_config(None);
+        let d = cfg.path().to_str().unwrap();
+        let e = resolve(&[("DOCKER_CONFIG", d), ("DOCKER_CONTEXT", "remote")]).unwrap();
+        assert_eq!(
+            e.address,
+            Address::Tcp {
+                host: "10.0.0.9".into(),
+                port: 2376
+            }
+        );
+        assert_eq!(e.url, "tcp://10.0.0.9:2376");
+        assert_eq!(e.source, "context `remote` from DOCKER_CONTEXT");
+        let tls = e.tls.expect("the context's TLS");
+        assert!(tls.verify);
+        let id = crate::context::context_id("remote");
+        assert_eq!(
+            tls.ca_file,
+            cfg.path()
+                .join("contexts/tls")
+                .join(&id)
+                .join("docker/ca.pem")
+        );
+        let c = e.context.expect("context recorded");
+        assert_eq!(c.name, "remote");
+        assert_eq!(c.chosen_by, "DOCKER_CONTEXT");
+        assert_eq!(
+            c.meta_file,
+            Some(cfg.path().join("contexts/meta").join(&id).join("meta.json"))
+        );
+    }
+
+    #[test]
+    fn current_context_from_config_json_and_ssh_contexts() {
+        let cfg = context_config(Some("builder"));
+        let d = cfg.path().to_str().unwrap();
+        let e = resolve(&[("DOCKER_CONFIG", d)]).unwrap();
+        assert_eq!(e.address, ssh(Some("ci"), "builder", Some(2200), None));
+        assert_eq!(
+            e.source,
+            format!(
+                "context `builder` from currentContext in {}",
+                cfg.path().join("config.json").display()
+            )
+        );
+        // DOCKER_CONTEXT wins over currentContext; HOME/.docker is the default store.
+        let home = tempfile::tempdir().unwrap();
+        std::fs::rename(cfg.path(), home.path().join(".docker")).unwrap();
+        let h = home.path().to_str().unwrap();
+        let e = resolve(&[("HOME", h), ("DOCKER_CONTEXT", "remote")]).unwrap();
+        assert_eq!(e.context.unwrap().name, "remote");
+    }
+
+    #[test]
+    fn docker_host_wins_over_contexts() {
+        let cfg = context_config(Some("builder"));
+        let d = cfg.path().to_str().unwrap();
+        let e = resolve(&[
+            ("DOCKER_CONFIG", d),
+            ("DOCKER_CONTEXT", "remote"),
+            ("DOCKER_HOST", "unix:///tmp/d.sock"),
+        ])
+        .unwrap();
+        assert_eq!(e.address, Address::Unix("/tmp/d.sock".into()));
+        assert!(e.context.is_none());
+        assert!(e.source.starts_with("DOCKER_HOST"), "{}", e.source);
+        assert!(
+            e.source.contains("DOCKER_CONTEXT=\"remote\""),
+            "{}",
+            e.source
+        );
+        let e = resolve(&[("DOCKER_CONFIG", d), ("DOCKER_HOST", "tcp://h:1")]).unwrap();
+        assert_eq!(e.source, "DOCKER_HOST");
+    }
+
+    #[test]
+    fn the_default_context_is_the_environment() {
+        let cfg = context_config(Some("default"));
+        let d = cfg.path().to_str().unwrap();
+        let e = resolve(&[("DOCKER_CONFIG", d)]).unwrap();
+        assert_eq!(e.address, Address::Unix("/var/run/docker.sock".into()));
+        let c = e.context.expect("named default recorded");
+        assert_eq!(c.name, "default");
+        assert_eq!(c.meta_file, None);
+        assert!(
+            e.source.contains("context `default` from currentContext"),
+            "{}",
+            e.source
+        );
+        // With the default context, the TLS variables apply as usual.
+        let e = resolve(&[
+            ("DOCKER_CONFIG", d),
+            ("DOCKER_CONTEXT", "default"),
+            ("DOCKER_TLS_VERIFY", "1"),
+        ])
+        .unwrap();
+        assert_eq!(e.url, DEFAULT_TLS_HOST);
+        assert_eq!(e.tls.unwrap().ca_file, cfg.path().join("ca.pem"));
+    }
+
+    #[test]
+    fn context_tls_replaces_the_tls_variables() {
+        let cfg = context_config(None);
+        let d = cfg.path().to_str().unwrap();
+        let e = resolve(&[
+            ("DOCKER_CONFIG", d),
+            ("DOCKER_CONTEXT", "builder"),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CERT_PATH", "/certs"),
+        ])
+        .unwrap();
+        assert!(e.tls.is_none(), "an ssh context has no TLS");
+    }
+
+    #[test]
+    fn a_missing_context_is_an_error_naming_it_and_where_it_looked() {
+        let cfg = context_config(Some("gone"));
+        let d = cfg.path().to_str().unwrap();
+        let msg = resolve(&[("DOCKER_CONFIG", d)]).unwrap_err().to_string();
+        assert!(msg.contains("\"gone\""), "{msg}");
+        assert!(msg.contains("from currentContext in"), "{msg}");
+        assert!(
+            msg.contains(&cfg.path().join("contexts/meta").display().to_string()),
+            "{msg}"
+        );
+        let msg = resolve(&[("DOCKER_CONTEXT", "x")]).unwrap_err().to_string();
+        assert!(msg.contains("neither DOCKER_CONFIG nor HOME"), "{msg}");
+    }
+
+    #[test]
+    fn a_context_with_a_bad_host_names_the_context_file() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::context::tests::write_context(
+            dir.path(),
+            "odd",
+            r#"{"Endpoints":{"docker":{"Host":"ftp://x"}}}"#,
+            &[],
+        );
+        let d = dir.path().to_str().unwrap();
+        let msg = resolve(&[("DOCKER_CONFIG", d), ("DOCKER_CONTEXT", "odd")])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("\"odd\""), "{msg}");
+        assert!(msg.contains("Endpoints.docker.Host"), "{msg}");
+        assert!(msg.contains("meta.json"), "{msg}");
+    }
+
+    #[test]
+    fn podman_mode_ignores_contexts() {
+        let cfg = context_config(Some("remote"));
+        let d = cfg.path().to_str().unwrap();
+        let e = resolve(&[
+            ("DAGU_CONTAINER_RUNTIME", "podman"),
+            ("DOCKER_CONFIG", d),
+            ("DOCKER_CONTEXT", "builder"),
+        ])
+        .unwrap();
+        assert_eq!(e.address, Address::Unix("/run/podman/podman.sock".into()));
+        assert!(e.context.is_none());
     }
 
     #[test]

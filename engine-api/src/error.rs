@@ -113,6 +113,10 @@ pub enum ConnectFailure {
     Resolve,
     /// The TLS handshake failed: the server's certificate did not verify, or ours was rejected.
     Tls,
+    /// `ssh` could not be run, or it ended before the engine answered (login refused, host
+    /// unreachable or unknown, no `docker` or no daemon on the remote host); the hint carries
+    /// ssh's stderr.
+    Ssh,
     /// Any other I/O failure.
     Io,
 }

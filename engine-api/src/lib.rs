@@ -6,8 +6,9 @@
 //! * [`endpoint`] resolves which engine to talk to from the process environment, the way the
 //!   docker CLI does (`DOCKER_HOST`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`,
 //!   `DOCKER_API_VERSION`), plus Dagu's runtime selection (`DAGU_CONTAINER_RUNTIME`,
-//!   `DAGU_PODMAN_HOST`).
-//! * [`transport`] opens connections (unix socket, TCP, TLS) and carries two request paths:
+//!   `DAGU_PODMAN_HOST`); [`context`] reads Docker contexts (`DOCKER_CONTEXT`,
+//!   `currentContext`).
+//! * [`transport`] opens connections (unix socket, TCP, TLS, ssh) and carries two request paths:
 //!   ordinary JSON requests over a pooled hyper client, and a raw HTTP/1.1 path for streaming
 //!   endpoints that decodes chunked bodies straight into the stream decoders.
 //! * [`stream`] holds the incremental decoders: multiplexed stdout/stderr frames, line framing
@@ -56,6 +57,7 @@ pub mod auth;
 mod client;
 pub mod containers;
 pub mod containers_io;
+pub mod context;
 pub mod endpoint;
 pub mod error;
 pub mod exec;

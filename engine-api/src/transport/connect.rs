@@ -1,4 +1,4 @@
-//! Opening connections: unix socket, TCP and TLS.
+//! Opening connections: unix socket, TCP, TLS and ssh (`docker system dial-stdio`).
 //!
 //! Failures are turned into [`Error::Connect`] with a hint saying what to check, in the spirit
 //! of the seeds' "Runtime Checks" tables: a missing socket asks whether the daemon runs, a
@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::TlsConnector;
 
+use super::ssh::{SshDialer, SshStream};
 use super::tls;
 use crate::endpoint::{Address, Endpoint, Runtime};
 use crate::error::{ConnectFailure, Error, Result};
@@ -27,6 +28,8 @@ pub enum Conn {
     Tcp(TcpStream),
     /// TLS over TCP.
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// The stdio of `ssh … docker system dial-stdio`.
+    Ssh(SshStream),
 }
 
 impl AsyncRead for Conn {
@@ -39,6 +42,7 @@ impl AsyncRead for Conn {
             Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::Ssh(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -53,6 +57,7 @@ impl AsyncWrite for Conn {
             Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Conn::Ssh(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -65,6 +70,7 @@ impl AsyncWrite for Conn {
             Conn::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Conn::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Conn::Ssh(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -73,6 +79,7 @@ impl AsyncWrite for Conn {
             Conn::Unix(s) => s.is_write_vectored(),
             Conn::Tcp(s) => s.is_write_vectored(),
             Conn::Tls(s) => s.is_write_vectored(),
+            Conn::Ssh(s) => s.is_write_vectored(),
         }
     }
 
@@ -81,6 +88,7 @@ impl AsyncWrite for Conn {
             Conn::Unix(s) => Pin::new(s).poll_flush(cx),
             Conn::Tcp(s) => Pin::new(s).poll_flush(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::Ssh(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -91,6 +99,7 @@ impl AsyncWrite for Conn {
             Conn::Unix(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::Ssh(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -100,6 +109,7 @@ impl AsyncWrite for Conn {
 pub struct Connector {
     endpoint: std::sync::Arc<Endpoint>,
     tls: Option<(TlsConnector, ServerName<'static>)>,
+    ssh: Option<std::sync::Arc<SshDialer>>,
     connect_timeout: Duration,
 }
 
@@ -108,6 +118,7 @@ impl std::fmt::Debug for Connector {
         f.debug_struct("Connector")
             .field("endpoint", &self.endpoint.url)
             .field("tls", &self.tls.is_some())
+            .field("ssh", &self.ssh.as_ref().map(|d| d.command_line()))
             .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
@@ -118,8 +129,32 @@ impl std::fmt::Debug for Connector {
 const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 
 impl Connector {
-    /// Prepares a connector for `endpoint`, reading its TLS files now.
+    /// Prepares a connector for `endpoint`, reading its TLS files now. For an `ssh://`
+    /// endpoint the ssh configuration file is the endpoint's `ssh_config`, else
+    /// `TUG_SSH_CONFIG` from the process environment (for endpoints built with
+    /// [`Endpoint::parse`]), else ssh's own default.
     pub fn new(endpoint: &Endpoint, connect_timeout: Duration) -> Result<Connector> {
+        let ssh = match &endpoint.address {
+            Address::Ssh(_) if endpoint.runtime == Runtime::Podman => {
+                return Err(Error::config(format!(
+                    "engine address {}: ssh:// runs `docker system dial-stdio` on the remote host and works in Docker mode only; for Podman, forward its socket (ssh -L /tmp/podman.sock:/run/podman/podman.sock HOST) and use unix:///tmp/podman.sock",
+                    endpoint.url
+                )))
+            }
+            Address::Ssh(address) => {
+                let config = endpoint.ssh_config.clone().or_else(|| {
+                    std::env::var_os("TUG_SSH_CONFIG")
+                        .filter(|v| !v.is_empty())
+                        .map(std::path::PathBuf::from)
+                });
+                Some(std::sync::Arc::new(SshDialer::new(
+                    address,
+                    config.as_deref(),
+                    connect_timeout,
+                )))
+            }
+            _ => None,
+        };
         let tls = match (&endpoint.address, &endpoint.tls) {
             (Address::Tcp { host, .. }, Some(settings)) => {
                 let config = tls::client_config(settings)?;
@@ -136,6 +171,7 @@ impl Connector {
         Ok(Connector {
             endpoint: std::sync::Arc::new(endpoint.clone()),
             tls,
+            ssh,
             connect_timeout,
         })
     }
@@ -182,6 +218,23 @@ impl Connector {
                         .map_err(|e| self.tls_error(e)),
                 }
             }
+            Address::Ssh(_) => {
+                let dialer = self.ssh.as_ref().expect("ssh endpoints have a dialer");
+                dialer
+                    .dial()
+                    .await
+                    .map(Conn::Ssh)
+                    .map_err(|e| self.io_error(e))
+            }
+        }
+    }
+
+    /// Turns a lost connection caused by an ssh process that failed before the engine answered
+    /// into the connect error it is (ssh's stderr in the hint).
+    pub(crate) fn diagnose(&self, err: Error) -> Error {
+        match self.endpoint.address {
+            Address::Ssh(_) => super::ssh::diagnose(err, self.endpoint.runtime.as_str()),
+            _ => err,
         }
     }
 
@@ -223,6 +276,11 @@ impl Connector {
                 ConnectFailure::Refused,
                 format!("connection refused by {host}:{port}: is {daemon} listening there?"),
             ),
+            (Address::Ssh(_), io::ErrorKind::NotFound) => (
+                ConnectFailure::Ssh,
+                "cannot run `ssh`: it is not on PATH (install the OpenSSH client, e.g. Debian's openssh-client)".to_string(),
+            ),
+            (Address::Ssh(_), _) => (ConnectFailure::Ssh, format!("cannot run `ssh`: {e}")),
             (Address::Tcp { host, .. }, _) if is_resolve_error(&e) => (
                 ConnectFailure::Resolve,
                 format!("cannot resolve host {host:?}: check the host name"),

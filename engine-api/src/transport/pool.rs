@@ -1,8 +1,9 @@
 //! The pooled hyper client for ordinary (non-streaming) requests.
 //!
 //! Unix endpoints go through hyperlocal's connector (the socket path travels in the URI's
-//! host); TCP and TLS endpoints through our [`Connector`]. Either way connections are kept alive
-//! and reused, so a run of small JSON requests costs one connect (and one TLS handshake).
+//! host); TCP, TLS and ssh endpoints through our [`Connector`]. Either way connections are kept
+//! alive and reused, so a run of small JSON requests costs one connect (and one TLS handshake,
+//! or one ssh login). Concurrent requests each get a connection of their own.
 
 use std::time::Duration;
 
@@ -43,7 +44,7 @@ impl Pool {
                 client: builder.build(hyperlocal::UnixConnector),
                 socket: path.clone(),
             },
-            Address::Tcp { .. } => Pool::Net {
+            Address::Tcp { .. } | Address::Ssh(_) => Pool::Net {
                 client: builder.build(connector.clone()),
                 base: format!("http://{}", connector.endpoint().host_header()),
             },
@@ -70,7 +71,7 @@ impl Pool {
             Pool::Unix { client, .. } => client.request(req).await,
             Pool::Net { client, .. } => client.request(req).await,
         };
-        result.map_err(|e| map_error(e, connector))
+        result.map_err(|e| connector.diagnose(map_error(e, connector)))
     }
 }
 

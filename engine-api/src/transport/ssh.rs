@@ -1,0 +1,663 @@
+//! The `ssh://` transport: the Engine API spoken over the stdin and stdout of
+//! `ssh … docker system dial-stdio`, as the docker CLI does.
+//!
+//! Each connection is one `ssh` process (the user's OpenSSH client, so `~/.ssh/config`, agents,
+//! `ProxyJump`, `ControlMaster` and known hosts all apply):
+//!
+//! ```text
+//! ssh [-F $TUG_SSH_CONFIG] -o ConnectTimeout=<connect timeout> -o BatchMode=yes -T \
+//!     [-l USER] [-p PORT] -- HOST docker [--host=unix:///PATH] system dial-stdio
+//! ```
+//!
+//! * `--host=unix://PATH` is passed when the address has a socket path, as the docker CLI does;
+//!   remote arguments are quoted for the remote shell.
+//! * `BatchMode=yes`: tug is a runner, so ssh never prompts (a passphrase or an unknown host
+//!   key fails at once with ssh's own message instead of waiting on a terminal). Use keys from
+//!   an agent or unencrypted keys, and put the host in `known_hosts` first.
+//! * The process runs in its own process group, so a Ctrl-C at the terminal reaches tug, which
+//!   still needs these connections to clean up, and not ssh.
+//! * [`SshStream`] is an `AsyncRead + AsyncWrite` over the child's pipes, so the pooled hyper
+//!   path and the raw streaming path use it like a socket. `shutdown()` closes ssh's stdin,
+//!   which `dial-stdio` turns into a half-close towards the engine (stdin EOF of an exec).
+//! * Dropping the stream kills the process; a task reaps it.
+//! * When ssh ends with a failure status, reads and writes fail with [`SshExited`], which
+//!   carries ssh's stderr. Before the engine answered anything this becomes
+//!   [`Error::Connect`] with [`ConnectFailure::Ssh`] ([`diagnose`]); later it is
+//!   [`Error::ConnectionLost`] with the same cause.
+//! * At most [`MAX_CONCURRENT_HANDSHAKES`] ssh processes of one client log in at a time: sshd
+//!   drops unauthenticated connections beyond `MaxStartups` (10 by default), which a burst of
+//!   parallel steps would otherwise reach.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
+
+use crate::endpoint::SshAddress;
+use crate::error::{ConnectFailure, Error};
+
+/// How many ssh processes of one client may be logging in at once. A process counts until the
+/// engine's first bytes arrive through it, it ends, or [`HANDSHAKE_SLOT_MAX`] passes.
+pub const MAX_CONCURRENT_HANDSHAKES: usize = 8;
+/// The longest one ssh process holds a handshake slot.
+const HANDSHAKE_SLOT_MAX: Duration = Duration::from_secs(3);
+/// How much of ssh's stderr is kept for the error message.
+const MAX_STDERR: usize = 8 * 1024;
+/// After ssh's stdout ends, how long to wait for its exit status before taking the end as a
+/// clean close.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Starts `ssh … docker system dial-stdio` processes for one `ssh://` address.
+#[derive(Debug)]
+pub struct SshDialer {
+    program: OsString,
+    args: Vec<OsString>,
+    target: String,
+    handshakes: Arc<Semaphore>,
+}
+
+impl SshDialer {
+    /// A dialer for `address`, with `config` as `ssh -F` when given and `connect_timeout` as
+    /// ssh's `ConnectTimeout` (whole seconds, at least 1).
+    pub fn new(address: &SshAddress, config: Option<&Path>, connect_timeout: Duration) -> Self {
+        let mut args: Vec<OsString> = Vec::new();
+        if let Some(config) = config {
+            args.push("-F".into());
+            args.push(config.as_os_str().to_owned());
+        }
+        let timeout = connect_timeout.as_secs().max(1);
+        for opt in [
+            format!("ConnectTimeout={timeout}"),
+            "BatchMode=yes".to_string(),
+        ] {
+            args.push("-o".into());
+            args.push(opt.into());
+        }
+        args.push("-T".into());
+        if let Some(user) = &address.user {
+            args.push("-l".into());
+            args.push(user.into());
+        }
+        if let Some(port) = address.port {
+            args.push("-p".into());
+            args.push(port.to_string().into());
+        }
+        args.push("--".into());
+        args.push(address.host.clone().into());
+        for word in remote_command(address) {
+            args.push(word.into());
+        }
+        let mut target = String::new();
+        if let Some(user) = &address.user {
+            target.push_str(user);
+            target.push('@');
+        }
+        if address.host.contains(':') {
+            target.push_str(&format!("[{}]", address.host));
+        } else {
+            target.push_str(&address.host);
+        }
+        if let Some(port) = address.port {
+            target.push_str(&format!(":{port}"));
+        }
+        SshDialer {
+            program: "ssh".into(),
+            args,
+            target,
+            handshakes: Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES)),
+        }
+    }
+
+    /// The full command line, for diagnostics (`ssh -o … -- host docker system dial-stdio`).
+    pub fn command_line(&self) -> String {
+        let mut line = self.program.to_string_lossy().into_owned();
+        for a in &self.args {
+            line.push(' ');
+            line.push_str(&a.to_string_lossy());
+        }
+        line
+    }
+
+    /// Starts one ssh process and returns its stdio as a stream. Only a failure to start ssh
+    /// is reported here; a failure to log in shows on the first read or write.
+    pub async fn dial(&self) -> io::Result<SshStream> {
+        let permit = self
+            .handshakes
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the handshake semaphore is never closed");
+        let mut child = Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = child.stdin.take();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("ssh started without a stdout pipe"))?;
+        let stderr = child.stderr.take();
+
+        let slot = Arc::new(Mutex::new(Some(permit)));
+        let timer_slot = Arc::clone(&slot);
+        tokio::spawn(async move {
+            tokio::time::sleep(HANDSHAKE_SLOT_MAX).await;
+            release(&timer_slot);
+        });
+
+        let (exit_tx, exit_rx) = oneshot::channel();
+        let (kill_tx, kill_rx) = oneshot::channel();
+        tokio::spawn(supervise(child, stderr, exit_tx, kill_rx));
+
+        Ok(SshStream {
+            stdin,
+            stdout,
+            target: self.target.clone().into(),
+            received: false,
+            slot: Some(slot),
+            exit_rx: Some(exit_rx),
+            exit: None,
+            grace: None,
+            _kill: kill_tx,
+        })
+    }
+}
+
+/// `docker [--host=unix://PATH] system dial-stdio`, each word quoted for the remote shell.
+fn remote_command(address: &SshAddress) -> Vec<String> {
+    let mut words = vec!["docker".to_string()];
+    if let Some(socket) = &address.socket {
+        words.push(format!("--host=unix://{}", socket.display()));
+    }
+    words.push("system".to_string());
+    words.push("dial-stdio".to_string());
+    words.into_iter().map(|w| shell_quote(&w)).collect()
+}
+
+/// Quotes `word` for a POSIX shell unless it is made of characters that need none.
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./:=@%+,".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+fn release(slot: &Mutex<Option<OwnedSemaphorePermit>>) {
+    if let Ok(mut s) = slot.lock() {
+        s.take();
+    }
+}
+
+/// Owns the child: collects its stderr, reports its exit, or kills it when the stream is
+/// dropped first.
+async fn supervise(
+    mut child: Child,
+    stderr: Option<tokio::process::ChildStderr>,
+    exit_tx: oneshot::Sender<SshExit>,
+    mut kill_rx: oneshot::Receiver<()>,
+) {
+    let finished = tokio::select! {
+        _ = &mut kill_rx => None,
+        done = async {
+            let mut kept = Vec::new();
+            if let Some(mut stderr) = stderr {
+                let _ = (&mut stderr).take(MAX_STDERR as u64).read_to_end(&mut kept).await;
+                // Keep draining so ssh never blocks on a full stderr pipe.
+                let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
+            }
+            (child.wait().await, kept)
+        } => Some(done),
+    };
+    match finished {
+        Some((status, stderr)) => {
+            let exit = SshExit {
+                status: status.ok(),
+                stderr: String::from_utf8_lossy(&stderr).trim().to_string(),
+            };
+            let _ = exit_tx.send(exit);
+        }
+        None => {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+}
+
+/// How an ssh process ended.
+#[derive(Debug, Clone)]
+struct SshExit {
+    status: Option<ExitStatus>,
+    stderr: String,
+}
+
+impl SshExit {
+    fn failed(&self) -> bool {
+        !self.status.is_some_and(|s| s.success())
+    }
+}
+
+/// The ssh process behind a connection ended with a failure: the cause of a connect or
+/// connection-lost error on an `ssh://` endpoint. Its message includes ssh's stderr.
+#[derive(Debug, Clone)]
+pub struct SshExited {
+    target: Arc<str>,
+    exit: SshExit,
+    before_response: bool,
+}
+
+impl SshExited {
+    /// What ssh wrote to stderr (trimmed, at most 8 KiB).
+    pub fn stderr(&self) -> &str {
+        &self.exit.stderr
+    }
+
+    /// The exit code, when ssh exited rather than being killed by a signal.
+    pub fn code(&self) -> Option<i32> {
+        self.exit.status.and_then(|s| s.code())
+    }
+
+    /// True when ssh ended before the engine sent anything through it (a failed login, an
+    /// unreachable host, no `docker` on the remote host, no daemon there).
+    pub fn before_response(&self) -> bool {
+        self.before_response
+    }
+}
+
+impl fmt::Display for SshExited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ssh to {} ", self.target)?;
+        match self.exit.status {
+            Some(s) => match s.code() {
+                Some(code) => write!(f, "exited with status {code}")?,
+                None => {
+                    use std::os::unix::process::ExitStatusExt;
+                    match s.signal() {
+                        Some(sig) => write!(f, "was killed by signal {sig}")?,
+                        None => write!(f, "ended ({s})")?,
+                    }
+                }
+            },
+            None => write!(f, "ended with an unknown status")?,
+        }
+        if self.exit.stderr.is_empty() {
+            write!(f, " and printed nothing on stderr")
+        } else {
+            // One line: ssh's messages joined, so the error stays readable in logs.
+            let joined: Vec<&str> = self
+                .exit
+                .stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            write!(f, ": {}", joined.join(" | "))
+        }
+    }
+}
+
+impl std::error::Error for SshExited {}
+
+/// One connection through `ssh … docker system dial-stdio`.
+pub struct SshStream {
+    stdin: Option<ChildStdin>,
+    stdout: ChildStdout,
+    target: Arc<str>,
+    received: bool,
+    slot: Option<Arc<Mutex<Option<OwnedSemaphorePermit>>>>,
+    exit_rx: Option<oneshot::Receiver<SshExit>>,
+    exit: Option<SshExit>,
+    grace: Option<Pin<Box<Sleep>>>,
+    /// Dropped with the stream: the supervising task then kills ssh.
+    _kill: oneshot::Sender<()>,
+}
+
+impl fmt::Debug for SshStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SshStream")
+            .field("target", &self.target)
+            .field("received", &self.received)
+            .field("stdin_open", &self.stdin.is_some())
+            .finish()
+    }
+}
+
+impl SshStream {
+    fn release_slot(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            release(&slot);
+        }
+    }
+
+    /// Waits (up to [`EXIT_GRACE`]) for ssh's exit; `None` if it did not say in time.
+    fn poll_exit(&mut self, cx: &mut Context<'_>) -> Poll<Option<SshExit>> {
+        if let Some(exit) = &self.exit {
+            return Poll::Ready(Some(exit.clone()));
+        }
+        let Some(rx) = self.exit_rx.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(rx).poll(cx) {
+            Poll::Ready(Ok(exit)) => {
+                self.exit_rx = None;
+                self.exit = Some(exit.clone());
+                return Poll::Ready(Some(exit));
+            }
+            Poll::Ready(Err(_)) => {
+                self.exit_rx = None;
+                return Poll::Ready(None);
+            }
+            Poll::Pending => {}
+        }
+        let grace = self
+            .grace
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(EXIT_GRACE)));
+        ready!(grace.as_mut().poll(cx));
+        Poll::Ready(None)
+    }
+
+    fn exited(&self, exit: SshExit) -> io::Error {
+        let kind = if self.received {
+            io::ErrorKind::ConnectionReset
+        } else {
+            io::ErrorKind::ConnectionAborted
+        };
+        io::Error::new(
+            kind,
+            SshExited {
+                target: Arc::clone(&self.target),
+                exit,
+                before_response: !self.received,
+            },
+        )
+    }
+
+    /// After a failed read or write (or EOF), the ssh failure behind it, if ssh failed.
+    fn poll_failure(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Error>> {
+        let exit = ready!(self.poll_exit(cx));
+        Poll::Ready(exit.filter(SshExit::failed).map(|e| self.exited(e)))
+    }
+}
+
+impl AsyncRead for SshStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match ready!(Pin::new(&mut this.stdout).poll_read(cx, buf)) {
+            Ok(()) if buf.filled().len() > before => {
+                this.received = true;
+                this.release_slot();
+                Poll::Ready(Ok(()))
+            }
+            Ok(()) => {
+                // EOF: a clean close if ssh exits successfully, its failure otherwise.
+                this.release_slot();
+                match ready!(this.poll_failure(cx)) {
+                    Some(e) => Poll::Ready(Err(e)),
+                    None => Poll::Ready(Ok(())),
+                }
+            }
+            Err(e) => {
+                this.release_slot();
+                let failure = ready!(this.poll_failure(cx));
+                Poll::Ready(Err(failure.unwrap_or(e)))
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SshStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let Some(stdin) = this.stdin.as_mut() else {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write after shutdown of an ssh connection",
+            )));
+        };
+        match ready!(Pin::new(stdin).poll_write(cx, buf)) {
+            Ok(n) => Poll::Ready(Ok(n)),
+            Err(e) => {
+                let failure = ready!(this.poll_failure(cx));
+                Poll::Ready(Err(failure.unwrap_or(e)))
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let Some(stdin) = this.stdin.as_mut() else {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write after shutdown of an ssh connection",
+            )));
+        };
+        match ready!(Pin::new(stdin).poll_write_vectored(cx, bufs)) {
+            Ok(n) => Poll::Ready(Ok(n)),
+            Err(e) => {
+                let failure = ready!(this.poll_failure(cx));
+                Poll::Ready(Err(failure.unwrap_or(e)))
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stdin.as_ref().is_some_and(|s| s.is_write_vectored())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut().stdin.as_mut() {
+            Some(stdin) => Pin::new(stdin).poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// Closes ssh's stdin: `dial-stdio` half-closes the engine connection, whose output keeps
+    /// coming on stdout.
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().stdin = None;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Turns a connection-lost error whose cause is an ssh process that failed before the engine
+/// answered into the connect error it really is (the hint is ssh's own message). Other errors
+/// pass through.
+pub(crate) fn diagnose(err: Error, runtime: &'static str) -> Error {
+    match err {
+        Error::ConnectionLost {
+            endpoint,
+            during,
+            source: Some(source),
+        } => {
+            let failed_login = find_exit(source.as_ref())
+                .filter(|x| x.before_response)
+                .map(|x| x.to_string());
+            match failed_login {
+                Some(hint) => Error::Connect {
+                    runtime,
+                    endpoint,
+                    failure: ConnectFailure::Ssh,
+                    hint,
+                    source: Some(source),
+                },
+                None => Error::ConnectionLost {
+                    endpoint,
+                    during,
+                    source: Some(source),
+                },
+            }
+        }
+        other => other,
+    }
+}
+
+/// The [`SshExited`] in an error's chain, looking inside `io::Error`s too (their `source()`
+/// skips the error they wrap).
+pub fn find_exit<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a SshExited> {
+    let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(x) = e.downcast_ref::<SshExited>() {
+            return Some(x);
+        }
+        if let Some(x) = e
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<SshExited>())
+        {
+            return Some(x);
+        }
+        current = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn addr(user: Option<&str>, port: Option<u16>, socket: Option<&str>) -> SshAddress {
+        SshAddress {
+            user: user.map(str::to_string),
+            host: "build.example.com".into(),
+            port,
+            socket: socket.map(PathBuf::from),
+        }
+    }
+
+    #[test]
+    fn the_command_line_matches_the_docker_cli() {
+        let d = SshDialer::new(&addr(None, None, None), None, Duration::from_secs(10));
+        assert_eq!(
+            d.command_line(),
+            "ssh -o ConnectTimeout=10 -o BatchMode=yes -T -- build.example.com docker system dial-stdio"
+        );
+        let d = SshDialer::new(
+            &addr(Some("me"), Some(2222), Some("/run/user/1000/docker.sock")),
+            Some(Path::new("/etc/tug/ssh_config")),
+            Duration::from_millis(200),
+        );
+        assert_eq!(
+            d.command_line(),
+            "ssh -F /etc/tug/ssh_config -o ConnectTimeout=1 -o BatchMode=yes -T -l me -p 2222 -- build.example.com docker --host=unix:///run/user/1000/docker.sock system dial-stdio"
+        );
+        assert_eq!(d.target, "me@build.example.com:2222");
+    }
+
+    #[test]
+    fn remote_words_are_quoted_for_the_remote_shell() {
+        assert_eq!(shell_quote("dial-stdio"), "dial-stdio");
+        assert_eq!(
+            shell_quote("--host=unix:///tmp/my dir/d.sock"),
+            "'--host=unix:///tmp/my dir/d.sock'"
+        );
+        assert_eq!(shell_quote("a'b;rm"), r"'a'\''b;rm'");
+    }
+
+    #[test]
+    fn exited_messages_keep_stderr_on_one_line() {
+        use std::os::unix::process::ExitStatusExt;
+        let x = SshExited {
+            target: "root@127.0.0.1:1".into(),
+            exit: SshExit {
+                status: Some(ExitStatus::from_raw(255 << 8)),
+                stderr: "ssh: connect to host 127.0.0.1 port 1: Connection refused\n".into(),
+            },
+            before_response: true,
+        };
+        assert_eq!(
+            x.to_string(),
+            "ssh to root@127.0.0.1:1 exited with status 255: ssh: connect to host 127.0.0.1 port 1: Connection refused"
+        );
+        assert_eq!(x.code(), Some(255));
+        let io = io::Error::new(io::ErrorKind::ConnectionAborted, x);
+        let lost = Error::ConnectionLost {
+            endpoint: "ssh://root@127.0.0.1:1".into(),
+            during: "during a request",
+            source: Some(Box::new(io)),
+        };
+        let e = diagnose(lost, "docker");
+        assert!(matches!(
+            e,
+            Error::Connect {
+                failure: ConnectFailure::Ssh,
+                ..
+            }
+        ));
+        assert!(e.to_string().contains("Connection refused"), "{e}");
+        assert!(e.is_connect());
+    }
+
+    #[tokio::test]
+    async fn a_missing_ssh_binary_fails_at_dial() {
+        let mut d = SshDialer::new(&addr(None, None, None), None, Duration::from_secs(1));
+        d.program = "/nonexistent/ssh".into();
+        let err = d.dial().await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_failing_process_surfaces_its_stderr_on_read() {
+        // `sh` stands in for ssh: it fails the way ssh does when it cannot log in.
+        let mut d = SshDialer::new(&addr(None, None, None), None, Duration::from_secs(1));
+        d.program = "sh".into();
+        d.args = vec![
+            "-c".into(),
+            "echo 'Permission denied (publickey).' >&2; exit 255".into(),
+        ];
+        let mut s = d.dial().await.unwrap();
+        let mut buf = Vec::new();
+        let err = s.read_to_end(&mut buf).await.unwrap_err();
+        let x = find_exit(&err).expect("an SshExited cause");
+        assert!(x.before_response());
+        assert_eq!(x.stderr(), "Permission denied (publickey).");
+        assert!(err.to_string().contains("status 255"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_clean_exit_is_a_clean_eof_and_shutdown_closes_stdin() {
+        use tokio::io::AsyncWriteExt;
+        // `cat` echoes until its stdin closes, then exits 0: like dial-stdio after a half-close.
+        let mut d = SshDialer::new(&addr(None, None, None), None, Duration::from_secs(1));
+        d.program = "cat".into();
+        d.args = vec![];
+        let mut s = d.dial().await.unwrap();
+        s.write_all(b"hello").await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.unwrap();
+        assert_eq!(buf, b"hello");
+    }
+}
