@@ -26,11 +26,15 @@ pub async fn gc(dry_run: bool) -> anyhow::Result<u8> {
     let mut kept = 0;
     for c in containers {
         let run = c.labels.get(LABEL_RUN).cloned().unwrap_or_default();
-        let pid_alive = c
+        let creator_alive = c
             .labels
             .get(LABEL_PID)
-            .is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-        let live = pid_alive && record::find(&data, &run).is_some_and(|(_, r)| r.is_live());
+            .and_then(|p| p.parse().ok())
+            .is_some_and(is_tug_process);
+        // A run recorded in this data directory is live while its record says so; one recorded
+        // elsewhere (another TUG_DATA_DIR, another user's HOME) is live while the tug process
+        // that created the container is.
+        let live = creator_alive && record::find(&data, &run).is_none_or(|(_, r)| r.is_live());
         if live || c.labels.get(LABEL_KEEP).is_some_and(|v| v == "1") {
             kept += 1;
             continue;
@@ -70,4 +74,80 @@ pub async fn gc(dry_run: bool) -> anyhow::Result<u8> {
         endpoint.url
     );
     Ok(exit::SUCCESS)
+}
+
+/// True when `pid` is a live tug process on this machine: its command name or `argv[0]` is
+/// `tug` or the name this binary runs under. A pid reused by some other program is not, nor is
+/// a zombie (a killed tug whose parent has not reaped it).
+fn is_tug_process(pid: u32) -> bool {
+    let proc = Path::new("/proc").join(pid.to_string());
+    // `pid (comm) S …`: the state follows the last `)`.
+    let running = std::fs::read(proc.join("stat")).is_ok_and(|stat| {
+        let after = stat
+            .iter()
+            .rposition(|&b| b == b')')
+            .map_or(&[][..], |i| &stat[i + 1..]);
+        !matches!(after.trim_ascii_start().first(), None | Some(b'Z' | b'X'))
+    });
+    if !running {
+        return false;
+    }
+    let mut names = vec![std::ffi::OsString::from("tug")];
+    if let Some(own) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.file_name().map(ToOwned::to_owned))
+    {
+        names.push(own);
+    }
+    // The kernel keeps the first 15 bytes of the command name.
+    let comm_matches = std::fs::read(proc.join("comm")).is_ok_and(|comm| {
+        let comm = comm.strip_suffix(b"\n").unwrap_or(&comm);
+        names.iter().any(|n| {
+            let n = n.as_encoded_bytes();
+            !comm.is_empty() && n[..n.len().min(15)] == *comm
+        })
+    });
+    let argv0_matches = std::fs::read(proc.join("cmdline")).is_ok_and(|cmdline| {
+        let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+        let base = argv0.rsplit(|&b| b == b'/').next().unwrap_or_default();
+        names.iter().any(|n| n.as_encoded_bytes() == base)
+    });
+    comm_matches || argv0_matches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_counts_as_tug_and_others_do_not() {
+        assert!(is_tug_process(std::process::id()));
+        let mut sleep = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .expect("spawn sleep");
+        assert!(!is_tug_process(sleep.id()));
+        let _ = sleep.kill();
+        let _ = sleep.wait();
+        // A process whose argv[0] is `tug` counts until it is a zombie (killed, not reaped).
+        let mut named_tug = std::process::Command::new("bash")
+            .args(["-c", "exec -a tug sleep 10"])
+            .spawn()
+            .expect("spawn bash");
+        let pid = named_tug.id();
+        let until = |want: bool| {
+            let start = std::time::Instant::now();
+            while is_tug_process(pid) != want && start.elapsed() < std::time::Duration::from_secs(5)
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            is_tug_process(pid) == want
+        };
+        assert!(until(true), "bash never exec'd `sleep` as `tug`");
+        let _ = named_tug.kill();
+        assert!(until(false), "a zombie counted as a live tug");
+        let _ = named_tug.wait();
+        // No process has this pid (above pid_max's largest value).
+        assert!(!is_tug_process(u32::MAX));
+    }
 }
