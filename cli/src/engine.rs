@@ -1,9 +1,14 @@
 //! `tug engine …`: what engine tug talks to, and how it was chosen.
+//!
+//! `tug engine info` names the endpoint and why it was picked: `DOCKER_HOST`, a Docker context
+//! (from `DOCKER_CONTEXT` or `currentContext` in `config.json`), `DAGU_PODMAN_HOST`, or the
+//! default socket, in text and in `--json`.
 
 #![allow(clippy::print_stdout)]
 
 use anyhow::Context;
 use clap::Subcommand;
+use engine_api::endpoint::Address;
 use engine_api::{Client, Endpoint};
 use serde::Serialize;
 
@@ -25,7 +30,15 @@ pub enum EngineCommand {
 struct EngineInfo {
     runtime: String,
     endpoint: String,
+    /// Why this endpoint: `DOCKER_HOST`, `context `x` from DOCKER_CONTEXT`, `default Docker
+    /// socket`, …
     endpoint_source: String,
+    /// The Docker context involved, if any.
+    context: Option<ContextInfo>,
+    /// `unix`, `tcp`, `tls` or `ssh`.
+    transport: &'static str,
+    /// The ssh client configuration passed to `ssh -F` (`TUG_SSH_CONFIG`), for ssh endpoints.
+    ssh_config: Option<String>,
     tls: Option<TlsInfo>,
     engine: String,
     engine_version: String,
@@ -36,6 +49,15 @@ struct EngineInfo {
     arch: String,
     kernel_version: Option<String>,
     operating_system: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ContextInfo {
+    name: String,
+    /// `DOCKER_CONTEXT`, or `currentContext in /root/.docker/config.json`.
+    chosen_by: String,
+    /// The context's `meta.json`; `null` for the `default` context.
+    meta_file: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -65,6 +87,24 @@ async fn info(json: bool) -> anyhow::Result<u8> {
         runtime: endpoint.runtime.to_string(),
         endpoint: endpoint.url.clone(),
         endpoint_source: endpoint.source.clone(),
+        context: endpoint.context.as_ref().map(|c| ContextInfo {
+            name: c.name.clone(),
+            chosen_by: c.chosen_by.clone(),
+            meta_file: c.meta_file.as_ref().map(|m| m.display().to_string()),
+        }),
+        transport: match (&endpoint.address, &endpoint.tls) {
+            (Address::Unix(_), _) => "unix",
+            (Address::Tcp { .. }, None) => "tcp",
+            (Address::Tcp { .. }, Some(_)) => "tls",
+            (Address::Ssh(_), _) => "ssh",
+        },
+        ssh_config: match &endpoint.address {
+            Address::Ssh(_) => endpoint
+                .ssh_config
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            _ => None,
+        },
         tls: endpoint.tls.as_ref().map(|t| TlsInfo {
             verify: t.verify,
             ca_file: t.ca_file.display().to_string(),
@@ -88,10 +128,24 @@ async fn info(json: bool) -> anyhow::Result<u8> {
             " (negotiated)"
         };
         println!("Runtime:      {}", report.runtime);
+        if let Some(c) = &report.context {
+            match &c.meta_file {
+                Some(meta) => println!("Context:      {} (from {}; {meta})", c.name, c.chosen_by),
+                None => println!("Context:      {} (from {})", c.name, c.chosen_by),
+            }
+        }
         println!(
-            "Endpoint:     {} (from {})",
-            report.endpoint, report.endpoint_source
+            "Endpoint:     {} ({})",
+            report.endpoint,
+            why(&report.endpoint_source)
         );
+        if report.transport == "ssh" {
+            let config = report
+                .ssh_config
+                .as_deref()
+                .unwrap_or("ssh's defaults (~/.ssh/config)");
+            println!("Transport:    ssh … docker system dial-stdio; ssh config: {config}");
+        }
         if let Some(tls) = &report.tls {
             println!(
                 "TLS:          {} ({})",
@@ -111,4 +165,14 @@ async fn info(json: bool) -> anyhow::Result<u8> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// The endpoint's source as a reason: variables read "from DOCKER_HOST"; the rest
+/// ("context `x` from DOCKER_CONTEXT", "default Docker socket") already read as one.
+fn why(source: &str) -> String {
+    if source.starts_with("DOCKER_HOST") || source.starts_with("DAGU_PODMAN_HOST") {
+        format!("from {source}")
+    } else {
+        source.to_string()
+    }
 }

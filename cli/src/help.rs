@@ -92,7 +92,9 @@ pub const ENGINE_INFO: &str = "\
 Examples:
   tug engine info
   DAGU_CONTAINER_RUNTIME=podman tug engine info --json
-  DOCKER_HOST=tcp://127.0.0.1:2376 DOCKER_TLS_VERIFY=1 tug engine info";
+  DOCKER_HOST=tcp://127.0.0.1:2376 DOCKER_TLS_VERIFY=1 tug engine info
+  DOCKER_HOST=ssh://me@build-host tug engine info
+  DOCKER_CONTEXT=remote tug engine info --json    which context, and why";
 
 /// `tug schema --help`.
 pub const SCHEMA: &str = "\

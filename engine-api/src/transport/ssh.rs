@@ -505,12 +505,13 @@ pub(crate) fn diagnose(err: Error, runtime: &'static str) -> Error {
                 .filter(|x| x.before_response)
                 .map(|x| x.to_string());
             match failed_login {
+                // The hint is ssh's whole message; the chain below it would only repeat it.
                 Some(hint) => Error::Connect {
                     runtime,
                     endpoint,
                     failure: ConnectFailure::Ssh,
                     hint,
-                    source: Some(source),
+                    source: None,
                 },
                 None => Error::ConnectionLost {
                     endpoint,
