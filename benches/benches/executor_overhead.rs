@@ -66,6 +66,8 @@ async fn run_workflow(
         run_id: None,
         data_dir: data.to_path_buf(),
         endpoint,
+        engine_name: None,
+        engines: None,
         host: Arc::new(ProcessHost),
         max_active: run::DEFAULT_MAX_ACTIVE,
         grace: Duration::from_secs(5),

@@ -5,7 +5,7 @@
 //!
 //! | module | command |
 //! |---|---|
-//! | `start` (+ `view`, `summary`) | `tug start` / `tug run` |
+//! | `start` (+ `engine_flag`, `view`, `summary`) | `tug start` / `tug run` |
 //! | `dry` (+ `bodies`) | `tug dry` |
 //! | `workflow` | `tug validate` |
 //! | `runs` | `tug status` |
@@ -20,6 +20,7 @@ mod bench;
 mod bodies;
 mod dry;
 mod engine;
+mod engine_flag;
 mod exit;
 mod gc;
 mod help;

@@ -140,6 +140,8 @@ pub fn run_json(dir: &Path, rec: &RunRecord) -> Value {
                     "workflow": c.workflow,
                     "item": c.item,
                     "status": c.status,
+                    "engine_name": c.engine_name,
+                    "engine": c.engine,
                 })).collect::<Vec<_>>(),
             })
         })
@@ -161,6 +163,7 @@ pub fn run_json(dir: &Path, rec: &RunRecord) -> Value {
         "duration_secs": human::between(Some(&rec.started_at), rec.finished_at.as_deref()).map(|d| d.as_secs_f64()),
         "log_dir": dir.display().to_string(),
         "engine": rec.engine,
+        "engine_name": rec.engine_name,
         "pid": rec.pid,
         "params": params,
         "parent": rec.parent.as_ref().map(|p| json!({"run_id": p.run_id, "workflow": p.workflow, "step": p.step})),

@@ -1,6 +1,10 @@
 //! `tug start` (alias `tug run`): run a workflow and show it happen — the live view on a
 //! terminal, plain lines elsewhere, JSON lines with `--json` — then the summary tree.
 //!
+//! `--engine NAME=ADDRESS` (repeatable) names engines: the run's own steps use the first, and
+//! the children of `parallel` steps are spread over all of them (`--spread`, see
+//! [`executor::run::spread`]). Without it the environment selects the one engine, as always.
+//!
 //! Ctrl-C (or SIGTERM) once stops the run gracefully: each running step gets its stop signal,
 //! then SIGKILL after the grace period, and every container tug created is removed. A second
 //! Ctrl-C kills at once. Either way tug exits with 130.
@@ -13,10 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use executor::run::{
-    self, cancel_pair, record, CancelLevel, Event, EventSink, RunOptions, RunStatus, RunSummary,
+    self, cancel_pair, record, CancelLevel, EnginePool, Event, EventSink, RunOptions, RunStatus,
+    RunSummary, Spread,
 };
 use executor::workflow::{LoadOptions, ProcessHost, Workflow};
 
+use crate::engine_flag::{self, EngineFlag};
 use crate::exit;
 use crate::style::{self, Paint, Stream};
 use crate::summary::{self, RunView};
@@ -44,9 +50,36 @@ pub struct StartArgs {
     /// Print the run as JSON lines of events on stdout (one object per line).
     #[arg(long)]
     pub json: bool,
+    /// An engine for this run, named: `NAME=ADDRESS` (unix://, tcp://, ssh://),
+    /// `NAME=podman:ADDRESS`, or `NAME=docker` / `NAME=podman` for the environment's. Repeat it
+    /// to spread `parallel` children over several engines; the run's own steps use the first.
+    #[arg(long = "engine", value_name = "NAME=ADDRESS", value_parser = engine_flag::parse)]
+    pub engines: Vec<EngineFlag>,
+    /// How `parallel` children are spread over the --engine engines: least-busy (the engine
+    /// running the fewest children, ties to the first named) or round-robin.
+    #[arg(long, value_enum, default_value_t = SpreadArg::LeastBusy, value_name = "HOW", requires = "engines")]
+    pub spread: SpreadArg,
     /// Parameters after `--`, `NAME=VALUE`.
     #[arg(last = true, value_name = "NAME=VALUE")]
     pub rest: Vec<String>,
+}
+
+/// `--spread`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpreadArg {
+    /// The engine running the fewest children of this run; ties go to the first named.
+    LeastBusy,
+    /// Each engine in turn, in the order they were named.
+    RoundRobin,
+}
+
+impl From<SpreadArg> for Spread {
+    fn from(s: SpreadArg) -> Spread {
+        match s {
+            SpreadArg::LeastBusy => Spread::LeastBusy,
+            SpreadArg::RoundRobin => Spread::RoundRobin,
+        }
+    }
 }
 
 fn env_duration(name: &str, default: Duration) -> Duration {
@@ -74,6 +107,13 @@ pub async fn start(args: StartArgs) -> anyhow::Result<u8> {
         signal(SignalKind::interrupt())?,
         signal(SignalKind::terminate())?,
     );
+    let engines = match engine_flag::resolve(&args.engines, |k| std::env::var(k).ok()) {
+        Ok(e) => e,
+        Err(e) => {
+            crate::report::message(&e);
+            return Ok(exit::USAGE);
+        }
+    };
     let all: Vec<String> = args.params.iter().chain(&args.rest).cloned().collect();
     let params = match parse_params(&all) {
         Ok(p) => p,
@@ -95,12 +135,29 @@ pub async fn start(args: StartArgs) -> anyhow::Result<u8> {
     };
     print_warnings(&loaded.warnings);
     let workflow = Arc::new(loaded.workflow);
-    let endpoint = engine_api::Endpoint::from_env().map_err(|e| e.to_string());
+    // The run's own engine: the first named one, else the environment's.
+    let (endpoint, engine_name, engines) = match engines.first() {
+        Some(first) => (
+            Ok(first.endpoint.clone()),
+            Some(first.name.clone()),
+            Some(Arc::new(EnginePool::new(
+                engines.clone(),
+                args.spread.into(),
+            ))),
+        ),
+        None => (
+            engine_api::Endpoint::from_env().map_err(|e| e.to_string()),
+            None,
+            None,
+        ),
+    };
     let data_dir = record::data_dir(|k| std::env::var(k).ok());
     let run_options = RunOptions {
         run_id: args.run_id.clone(),
         data_dir,
         endpoint,
+        engine_name,
+        engines,
         host: Arc::new(ProcessHost),
         max_active: args.max_active,
         grace: env_duration("TUG_STOP_GRACE_SEC", run::DEFAULT_GRACE),
@@ -219,6 +276,7 @@ fn print_summary(workflow: &Workflow, s: &RunSummary) {
         duration: Some(s.duration),
         dir: &s.dir,
         engine: None,
+        engine_name: None,
         parent: None,
         steps: &s.steps,
         detailed: false,

@@ -50,6 +50,8 @@ pub struct RunView<'a> {
     pub dir: &'a Path,
     /// The engine endpoint, for `tug status`.
     pub engine: Option<&'a str>,
+    /// The engine's name, when engines were named (`tug start --engine`).
+    pub engine_name: Option<&'a str>,
     /// The parent run, for child runs.
     pub parent: Option<String>,
     /// Steps in file order.
@@ -71,6 +73,7 @@ impl<'a> RunView<'a> {
             duration: human::between(Some(&rec.started_at), rec.finished_at.as_deref()),
             dir,
             engine: rec.engine.as_deref(),
+            engine_name: rec.engine_name.as_deref(),
             parent: rec
                 .parent
                 .as_ref()
@@ -156,8 +159,14 @@ pub fn render(v: &RunView<'_>, p: Paint) -> String {
         let _ = writeln!(s, "{} {}", key(label), human::duration(d));
     }
     if v.detailed {
-        if let Some(e) = v.engine {
-            let _ = writeln!(s, "{} {e}", key("Engine"));
+        match (v.engine_name, v.engine) {
+            (Some(name), Some(e)) => {
+                let _ = writeln!(s, "{} {name} ({e})", key("Engine"));
+            }
+            (_, Some(e)) => {
+                let _ = writeln!(s, "{} {e}", key("Engine"));
+            }
+            _ => {}
         }
     }
     let _ = writeln!(s, "{} {}", key("Logs"), v.dir.display());
@@ -272,8 +281,13 @@ fn details(v: &RunView<'_>, step: &StepRecord, p: Paint) -> Vec<String> {
             .as_ref()
             .map(|i| format!(" [{}]", compact_json(i)))
             .unwrap_or_default();
+        let engine = child
+            .engine_name
+            .as_ref()
+            .map(|e| format!(" on {e}"))
+            .unwrap_or_default();
         out.push(format!(
-            "{} {}{item}: {} (tug status {})",
+            "{} {}{item}{engine}: {} (tug status {})",
             p.dim("↳"),
             child.workflow,
             paint_run(p, child.status, child.status.as_str()),
@@ -422,6 +436,7 @@ mod tests {
             duration: Some(Duration::from_millis(1500)),
             dir: dir.path(),
             engine: None,
+            engine_name: None,
             parent: None,
             steps: &steps,
             detailed: false,

@@ -146,10 +146,15 @@ impl View for JsonView {
                 run_id,
                 workflow,
                 status,
-            } => self.emit(
-                "child",
-                json!({"step": step, "index": index, "run_id": run_id, "workflow": workflow, "status": status}),
-            ),
+                engine,
+            } => {
+                let mut fields = json!({"step": step, "index": index, "run_id": run_id, "workflow": workflow, "status": status});
+                // Only when engines were named: the events stay as they were without --engine.
+                if let Some(e) = engine {
+                    fields["engine"] = json!(e);
+                }
+                self.emit("child", fields)
+            }
             Event::Notice { step, message } => {
                 self.emit("notice", json!({"step": step, "message": message}))
             }

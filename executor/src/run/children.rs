@@ -5,6 +5,10 @@
 //! scope, with `${ITEM}` / `${ITEM.field}` for fan-out items). Children do not inherit the
 //! parent's `env`. Every item runs (no fail-fast), at most `max_concurrent` at once; the step
 //! fails if any child failed, naming them, and its stdout is a JSON summary.
+//!
+//! With several engines (`tug start --engine …`, see [`super::spread`]) each `parallel` child
+//! takes its engine from the run's pool as it starts and keeps it to its end; a `dag.run`
+//! child without `parallel` runs on its parent's engine. The records name the engine.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +19,7 @@ use serde_json::{json, Value};
 use super::events::{Event, EventSink, OutputStream, RunStatus};
 use super::output::StepOutput;
 use super::record::{self, ChildRun, ParentRef};
+use super::spread::Lease;
 use super::{Cancel, RunCtx, RunOptions, RunSummary, StepFailure};
 use crate::workflow::{
     load_file, DagRun, Escapes, LoadOptions, Parallel, ParallelItems, Scope, Step, SubWorkflowRef,
@@ -62,6 +67,40 @@ fn params(d: &DagRun, scope: &Scope) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The engine a child runs on: its parent's, or one leased from the run's pool.
+enum ChildEngine {
+    Parent,
+    Leased(Lease),
+}
+
+impl ChildEngine {
+    /// The engine for the next `parallel` child: from the pool when engines were named.
+    fn for_item(ctx: &RunCtx) -> ChildEngine {
+        match &ctx.options.engines {
+            Some(pool) => ChildEngine::Leased(pool.acquire()),
+            None => ChildEngine::Parent,
+        }
+    }
+
+    /// The engine's name, when engines were named.
+    fn name<'a>(&'a self, ctx: &'a RunCtx) -> Option<&'a str> {
+        match self {
+            ChildEngine::Parent => ctx.options.engine_name.as_deref(),
+            ChildEngine::Leased(l) => Some(&l.engine().name),
+        }
+    }
+
+    /// The engine's endpoint, for the parent's record of its children (only when engines were
+    /// named: without `--engine` the children list stays as it was).
+    fn url(&self, ctx: &RunCtx) -> Option<String> {
+        self.name(ctx)?;
+        match self {
+            ChildEngine::Parent => ctx.options.endpoint.as_ref().ok().map(|e| e.url.clone()),
+            ChildEngine::Leased(l) => Some(l.engine().endpoint.url.clone()),
+        }
+    }
+}
+
 /// Runs one child to the end; its events reach the parent's sink as output of the parent step
 /// (`step[item]/child-step | …`) and notices.
 #[allow(clippy::too_many_arguments)]
@@ -74,18 +113,21 @@ async fn run_child(
     params: Vec<(String, String)>,
     run_id: String,
     label: String,
+    engine: ChildEngine,
 ) -> RunSummary {
+    let engine_name = engine.name(ctx).map(str::to_string);
     let child_event = |status: RunStatus| Event::Child {
         step: step.id.clone(),
         index,
         run_id: run_id.clone(),
         workflow: child.name.clone(),
         status,
+        engine: engine_name.clone(),
     };
     ctx.events.send(child_event(RunStatus::Running)).await;
     let mut wf = (*child).clone();
     wf.scope = child.scope_with_params(&params, ctx.host.as_ref());
-    let options = RunOptions {
+    let mut options = RunOptions {
         run_id: Some(run_id.clone()),
         params,
         source_file: None,
@@ -96,21 +138,30 @@ async fn run_child(
         }),
         ..ctx.options.clone()
     };
+    if let ChildEngine::Leased(lease) = &engine {
+        options.endpoint = Ok(lease.engine().endpoint.clone());
+        options.engine_name = Some(lease.engine().name.clone());
+    }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Event>(256);
     let parent = ctx.events.clone();
+    let on_engine = engine_name.clone();
     let forward = async move {
         while let Some(event) = rx.recv().await {
-            forward(&parent, &label, event).await;
+            forward(&parent, &label, on_engine.as_deref(), event).await;
         }
     };
     // Boxed: a child run is a run, and runs contain steps that may start children.
     let child_run = super::run_boxed(Arc::new(wf), options, EventSink::new(tx), cancel.clone());
     let (summary, ()) = tokio::join!(child_run, forward);
+    // The engine counts the child as running until here (teardown included).
+    drop(engine);
     ctx.events.send(child_event(summary.status)).await;
     summary
 }
 
-async fn forward(parent: &EventSink, label: &str, event: Event) {
+/// Passes a child's event on to the parent's sink; `engine` is the child's engine's name, when
+/// engines were named.
+async fn forward(parent: &EventSink, label: &str, engine: Option<&str>, event: Event) {
     match event {
         Event::Output { step, stream, data } => {
             parent
@@ -161,10 +212,13 @@ async fn forward(parent: &EventSink, label: &str, event: Event) {
                 .await
         }
         Event::RunStarted { run_id, dir, .. } => {
+            let on = engine
+                .map(|e| format!(" on engine {e}"))
+                .unwrap_or_default();
             parent
                 .notice(
                     Some(label),
-                    format!("child run {run_id} started (logs in {dir})"),
+                    format!("child run {run_id} started{on} (logs in {dir})"),
                 )
                 .await
         }
@@ -202,12 +256,15 @@ pub(crate) async fn dag_run(
 ) -> Result<i64, StepFailure> {
     let child = target(ctx, d, scope)?;
     let run_id = record::safe_name(&format!("{}.{}", ctx.engine.run_id, step.id));
+    let engine = ChildEngine::Parent;
     ctx.update(|r| {
         r.steps[index].children = vec![ChildRun {
             run_id: run_id.clone(),
             workflow: child.name.clone(),
             item: None,
             status: RunStatus::Running,
+            engine_name: engine.name(ctx).map(str::to_string),
+            engine: engine.url(ctx),
         }]
     });
     let summary = run_child(
@@ -219,6 +276,7 @@ pub(crate) async fn dag_run(
         params(d, scope),
         run_id,
         step.id.clone(),
+        engine,
     )
     .await;
     ctx.update(|r| r.steps[index].children[0].status = summary.status);
@@ -309,6 +367,8 @@ pub(crate) async fn parallel(
                 workflow: child.name.clone(),
                 item: Some(item.clone()),
                 status: RunStatus::Running,
+                engine_name: None,
+                engine: None,
             })
             .collect()
     });
@@ -327,10 +387,20 @@ pub(crate) async fn parallel(
             let child = child.clone();
             let id = ids[n].clone();
             let label = format!("{}[{n}]", step.id);
+            // Taken as the child starts, so that least-busy sees the children running now.
+            let engine = ChildEngine::for_item(ctx);
+            if let ChildEngine::Leased(_) = engine {
+                let (name, url) = (engine.name(ctx).map(str::to_string), engine.url(ctx));
+                ctx.update(|r| {
+                    let c = &mut r.steps[index].children[n];
+                    c.engine_name = name;
+                    c.engine = url;
+                });
+            }
             running.push(async move {
                 (
                     n,
-                    run_child(ctx, cancel, step, Some(n), child, params, id, label).await,
+                    run_child(ctx, cancel, step, Some(n), child, params, id, label, engine).await,
                 )
             });
         }

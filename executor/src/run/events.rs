@@ -152,6 +152,9 @@ pub enum Event {
         workflow: String,
         /// `running` when it starts, then its final status.
         status: RunStatus,
+        /// The name of the engine it runs on, when engines were named (`tug start --engine`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        engine: Option<String>,
     },
     /// Something worth telling (waiting for a container, retrying, stopping).
     Notice {

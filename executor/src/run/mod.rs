@@ -26,6 +26,7 @@ pub mod keepalive;
 mod output;
 pub mod record;
 pub(crate) mod shared;
+pub mod spread;
 mod step;
 
 use std::path::PathBuf;
@@ -42,6 +43,7 @@ pub use events::{Event, EventSink, OutputStream, RunStatus, StepStatus};
 pub use record::{ChildRun, ParentRef, RunRecord, StepRecord};
 /// The create requests the runner sends, for `tug dry` and other previews.
 pub use shared::{create_body, health};
+pub use spread::{EnginePool, NamedEngine, Spread};
 
 use crate::workflow::{Container, Host, RegistryAuth, RegistryAuths, Workflow};
 
@@ -60,6 +62,12 @@ pub struct RunOptions {
     /// The engine, as resolved from tug's own process environment (never from the workflow).
     /// An error is reported only if a step needs the engine.
     pub endpoint: Result<Endpoint, String>,
+    /// The name `endpoint` was given (`tug start --engine NAME=…`), for the record; `None`
+    /// for the engine of the environment.
+    pub engine_name: Option<String>,
+    /// The engines `parallel` children are spread over (see [`spread`]); `None` runs every
+    /// child on `endpoint`.
+    pub engines: Option<Arc<EnginePool>>,
     /// The process environment (volume sources, host steps, registry credentials).
     pub host: Arc<dyn Host + Send + Sync>,
     /// Steps that may run at once.
@@ -82,6 +90,7 @@ impl std::fmt::Debug for RunOptions {
             .field("run_id", &self.run_id)
             .field("data_dir", &self.data_dir)
             .field("endpoint", &self.endpoint.as_ref().map(|e| &e.url))
+            .field("engine_name", &self.engine_name)
             .field("max_active", &self.max_active)
             .finish_non_exhaustive()
     }
@@ -317,6 +326,7 @@ pub async fn run(
         finished_at: None,
         pid: std::process::id(),
         engine: options.endpoint.as_ref().ok().map(|e| e.url.clone()),
+        engine_name: options.engine_name.clone(),
         params: options
             .params
             .iter()

@@ -73,6 +73,12 @@ pub struct ChildRun {
     pub item: Option<serde_json::Value>,
     /// Its final status (`running` while it runs).
     pub status: RunStatus,
+    /// The name of the engine it runs on, when engines were named (`tug start --engine`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_name: Option<String>,
+    /// That engine's endpoint, when engines were named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// The run and step that started a child run.
@@ -107,6 +113,9 @@ pub struct RunRecord {
     pub pid: u32,
     /// The engine endpoint, when one was used.
     pub engine: Option<String>,
+    /// The engine's name, when engines were named (`tug start --engine NAME=…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_name: Option<String>,
     /// Parameters in force.
     pub params: Vec<(String, String)>,
     /// Steps in file order.
@@ -254,6 +263,7 @@ mod tests {
             finished_at: None,
             pid: std::process::id(),
             engine: None,
+            engine_name: None,
             params: vec![],
             steps: vec![],
             parent: None,

@@ -1,0 +1,278 @@
+//! `tug start --engine NAME=ADDRESS`: engines named on the command line, for fan-out over
+//! several engines in one run (never from the workflow file, which stays a Dagu file).
+//!
+//! Two stages, as other flags: [`EngineFlag`] is what one `--engine` says (checked by clap as
+//! it parses), [`resolve`] turns them all into endpoints with the environment's TLS files,
+//! API version pin and ssh configuration.
+//!
+//! ```text
+//! --engine NAME=ADDRESS          Docker at ADDRESS: unix:///PATH, tcp://HOST[:PORT], HOST:PORT,
+//!                                ssh://[USER@]HOST[:PORT][/SOCKET]
+//! --engine NAME=podman:ADDRESS   Podman at ADDRESS (docker:ADDRESS says Docker explicitly)
+//! --engine NAME=docker           Docker as the environment selects it (DOCKER_HOST, a context,
+//!                                else unix:///var/run/docker.sock)
+//! --engine NAME=podman           Podman as the environment selects it (DAGU_PODMAN_HOST, else
+//!                                unix:///run/podman/podman.sock)
+//! ```
+
+use std::fmt;
+
+use engine_api::{Endpoint, Runtime};
+use executor::run::NamedEngine;
+
+/// The longest engine name (it appears in records and in every line of the views).
+const MAX_NAME: usize = 32;
+
+/// One `--engine` value, checked but not yet resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineFlag {
+    /// The engine's name.
+    pub name: String,
+    /// The runtime, when the value says (`podman:…`, `docker:…`, `podman`, `docker`).
+    pub runtime: Option<Runtime>,
+    /// The address; `None` takes the runtime's address from the environment.
+    pub address: Option<String>,
+}
+
+impl fmt::Display for EngineFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}=", self.name)?;
+        match (&self.runtime, &self.address) {
+            (Some(r), Some(a)) => write!(f, "{r}:{a}"),
+            (Some(r), None) => write!(f, "{r}"),
+            (None, Some(a)) => f.write_str(a),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+const EXPECTED: &str = "expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker or NAME=podman";
+
+/// Parses one `--engine` value (clap's value parser: its error is shown after
+/// `invalid value '…' for '--engine <NAME=ADDRESS>'`).
+pub fn parse(value: &str) -> Result<EngineFlag, String> {
+    let Some((name, spec)) = value.split_once('=') else {
+        return Err(format!("{value:?} has no engine name ({EXPECTED})"));
+    };
+    check_name(name)?;
+    let spec = spec.trim();
+    if spec.is_empty() {
+        return Err(format!("engine {name:?} has no address ({EXPECTED})"));
+    }
+    let runtime_named = |r: &str| match r {
+        "docker" => Some(Runtime::Docker),
+        "podman" => Some(Runtime::Podman),
+        _ => None,
+    };
+    // A runtime prefix is `docker:` or `podman:` before a scheme (`podman:unix:///…`); a
+    // bare `docker:2375` stays a host and port, as in DOCKER_HOST.
+    let (runtime, address) = if let Some(r) = runtime_named(spec) {
+        (Some(r), None)
+    } else {
+        match spec.split_once(':') {
+            Some((r, rest)) if rest.contains("://") && runtime_named(r).is_some() => {
+                (runtime_named(r), Some(rest.to_string()))
+            }
+            _ => (None, Some(spec.to_string())),
+        }
+    };
+    if let Some(a) = &address {
+        // The address is checked now; the environment's TLS settings are added by `resolve`.
+        Endpoint::parse(a, None).map_err(|e| format!("engine {name:?}: {}", config_message(&e)))?;
+    }
+    Ok(EngineFlag {
+        name: name.to_string(),
+        runtime,
+        address,
+    })
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let allowed = "letters, digits, `-`, `_` and `.`, starting with a letter or digit";
+    if name.is_empty() {
+        return Err(format!("the engine name before `=` is empty ({EXPECTED})"));
+    }
+    if name.len() > MAX_NAME {
+        return Err(format!(
+            "engine name {name:?} is longer than {MAX_NAME} characters"
+        ));
+    }
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !first_ok || !rest_ok {
+        return Err(format!("invalid engine name {name:?} (allowed: {allowed})"));
+    }
+    Ok(())
+}
+
+/// What is wrong with an address, without the "invalid engine configuration" the flag's own
+/// message already says.
+fn config_message(e: &engine_api::Error) -> String {
+    match e {
+        engine_api::Error::Config { message } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Turns the `--engine` values into endpoints, in order. `env` is the process environment:
+/// TLS (`DOCKER_TLS_VERIFY`, `DOCKER_TLS`, `DOCKER_CERT_PATH`), `DOCKER_API_VERSION` and
+/// `TUG_SSH_CONFIG` apply to every named engine, as they would to `DOCKER_HOST`.
+pub fn resolve(
+    flags: &[EngineFlag],
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<NamedEngine>, String> {
+    let mut out: Vec<NamedEngine> = Vec::with_capacity(flags.len());
+    for flag in flags {
+        if out.iter().any(|e| e.name == flag.name) {
+            return Err(format!(
+                "--engine {flag}: the name {:?} is given twice (each engine needs a name of its own)",
+                flag.name
+            ));
+        }
+        let runtime = flag.runtime.unwrap_or(Runtime::Docker);
+        // The engine is what the environment would select with this runtime and address: the
+        // same parsing as DOCKER_HOST (or DAGU_PODMAN_HOST), the same TLS files and pins.
+        let lookup = |key: &str| -> Option<String> {
+            match key {
+                "DAGU_CONTAINER_RUNTIME" => Some(runtime.as_str().to_string()),
+                "DOCKER_HOST" if runtime == Runtime::Docker => {
+                    flag.address.clone().or_else(|| env(key))
+                }
+                "DAGU_PODMAN_HOST" if runtime == Runtime::Podman => {
+                    flag.address.clone().or_else(|| env(key))
+                }
+                // A named address is what it says, whatever context is current.
+                "DOCKER_CONTEXT" if flag.address.is_some() => None,
+                _ => env(key),
+            }
+        };
+        let mut endpoint = Endpoint::from_lookup(lookup)
+            .map_err(|e| format!("--engine {flag}: {}", config_message(&e)))?;
+        endpoint.source = format!("--engine {}", flag.name);
+        out.push(NamedEngine {
+            name: flag.name.clone(),
+            endpoint,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(name: &str, runtime: Option<Runtime>, address: Option<&str>) -> EngineFlag {
+        EngineFlag {
+            name: name.into(),
+            runtime,
+            address: address.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn values_name_an_address_a_runtime_or_both() {
+        assert_eq!(
+            parse("d=unix:///var/run/docker.sock"),
+            Ok(flag("d", None, Some("unix:///var/run/docker.sock")))
+        );
+        assert_eq!(
+            parse("p=podman:unix:///run/podman/podman.sock"),
+            Ok(flag(
+                "p",
+                Some(Runtime::Podman),
+                Some("unix:///run/podman/podman.sock")
+            ))
+        );
+        assert_eq!(
+            parse("p=podman"),
+            Ok(flag("p", Some(Runtime::Podman), None))
+        );
+        assert_eq!(
+            parse("remote.1=docker:ssh://me@build-1"),
+            Ok(flag(
+                "remote.1",
+                Some(Runtime::Docker),
+                Some("ssh://me@build-1")
+            ))
+        );
+        // `docker:2375` is a host and port, as DOCKER_HOST reads it.
+        assert_eq!(
+            parse("d=docker:2375"),
+            Ok(flag("d", None, Some("docker:2375")))
+        );
+        assert_eq!(
+            parse("p=podman:unix:///x").unwrap().to_string(),
+            "p=podman:unix:///x"
+        );
+    }
+
+    #[test]
+    fn bad_values_say_what_is_allowed() {
+        let err = |v: &str| parse(v).unwrap_err();
+        assert_eq!(
+            err("unix:///var/run/docker.sock"),
+            "\"unix:///var/run/docker.sock\" has no engine name (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker or NAME=podman)"
+        );
+        assert_eq!(
+            err("my engine=docker"),
+            "invalid engine name \"my engine\" (allowed: letters, digits, `-`, `_` and `.`, starting with a letter or digit)"
+        );
+        assert_eq!(
+            err("=podman"),
+            "the engine name before `=` is empty (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker or NAME=podman)"
+        );
+        assert_eq!(
+            err("d="),
+            "engine \"d\" has no address (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker or NAME=podman)"
+        );
+        assert!(
+            err("d=ftp://x").starts_with("engine \"d\": invalid engine address \"ftp://x\""),
+            "{}",
+            err("d=ftp://x")
+        );
+        assert!(err(&format!("{}=docker", "n".repeat(33))).contains("longer than 32"));
+    }
+
+    #[test]
+    fn resolving_keeps_order_applies_the_environment_and_refuses_twins() {
+        let env = |k: &str| match k {
+            "DOCKER_HOST" => Some("tcp://10.0.0.1:2375".to_string()),
+            "DAGU_PODMAN_HOST" => Some("unix:///tmp/podman.sock".to_string()),
+            "DOCKER_API_VERSION" => Some("1.41".to_string()),
+            _ => None,
+        };
+        let flags = [
+            parse("a=unix:///a.sock").unwrap(),
+            parse("b=podman").unwrap(),
+            parse("c=docker").unwrap(),
+        ];
+        let got = resolve(&flags, env).unwrap();
+        let summary: Vec<(&str, &str, Runtime)> = got
+            .iter()
+            .map(|e| (e.name.as_str(), e.endpoint.url.as_str(), e.endpoint.runtime))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("a", "unix:///a.sock", Runtime::Docker),
+                ("b", "unix:///tmp/podman.sock", Runtime::Podman),
+                ("c", "tcp://10.0.0.1:2375", Runtime::Docker),
+            ]
+        );
+        assert_eq!(got[0].endpoint.source, "--engine a");
+        assert_eq!(
+            got[0].endpoint.api_version,
+            Some(engine_api::ApiVersion::new(1, 41))
+        );
+        let twins = [parse("a=docker").unwrap(), parse("a=podman").unwrap()];
+        assert_eq!(
+            resolve(&twins, env).unwrap_err(),
+            "--engine a=podman: the name \"a\" is given twice (each engine needs a name of its own)"
+        );
+    }
+}
