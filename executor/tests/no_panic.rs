@@ -1,10 +1,15 @@
 //! A stable-toolchain stand-in for the fuzzer (`executor/fuzz`): every fixture and corpus file,
 //! cut at every length and with bytes flipped, must load or fail with diagnostics — never panic,
-//! and every diagnostic must render.
+//! and every diagnostic must render. Every corpus file (fuzzer-found ones have no `.yaml`) also
+//! goes through the fuzz target's own check, `fuzz/checks/parse_validate.rs`; `scripts/fuzz`
+//! runs that replay when there is no nightly toolchain or cargo-fuzz.
 
 use std::path::Path;
 
 use executor::workflow::{load_str, EnvFn, LoadOptions};
+
+#[path = "../fuzz/checks/parse_validate.rs"]
+mod parse_validate;
 
 fn inputs() -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -83,6 +88,24 @@ fn mutated_inputs_never_panic() {
             if let Ok(s) = String::from_utf8(bytes) {
                 load(&s);
             }
+        }
+    }
+}
+
+#[test]
+fn corpus_replays_through_the_fuzz_check() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/parse_validate");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} is empty", dir.display());
+    for f in files {
+        let data = std::fs::read(&f).unwrap();
+        if std::panic::catch_unwind(|| parse_validate::run(&data)).is_err() {
+            panic!("{}: the fuzz check failed (message above)", f.display());
         }
     }
 }
