@@ -222,3 +222,116 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 pub(crate) fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A fake engine on a unix socket: answers `/_ping`, stops, and fails the first
+    /// `failing_removals` removals with a 500. Returns the request lines it got.
+    fn fake_engine(dir: &std::path::Path, failing_removals: usize) -> Arc<Mutex<Vec<String>>> {
+        let listener = tokio::net::UnixListener::bind(dir.join("engine.sock")).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            let mut removals = 0;
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).await.unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let (status, body) = if line.contains("/_ping") {
+                    ("200 OK", "OK")
+                } else if line.starts_with("DELETE") {
+                    removals += 1;
+                    if removals <= failing_removals {
+                        (
+                            "500 Internal Server Error",
+                            r#"{"message":"removal of container c1 is already in progress"}"#,
+                        )
+                    } else {
+                        ("204 No Content", "")
+                    }
+                } else {
+                    ("204 No Content", "")
+                };
+                log.lock().unwrap().push(line);
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            }
+        });
+        seen
+    }
+
+    async fn engine_with_one_container(dir: &std::path::Path) -> Engine {
+        let engine = Engine::new(
+            Ok(Endpoint::unix(dir.join("engine.sock"))),
+            "run".into(),
+            "wf".into(),
+        );
+        engine
+            .client()
+            .await
+            .expect("the fake engine answers /_ping");
+        engine.register(Created {
+            id: "c1".into(),
+            what: "container of step s".into(),
+            stop_signal: None,
+            grace: Duration::from_secs(1),
+            keep: false,
+        });
+        engine
+    }
+
+    fn removals(seen: &Mutex<Vec<String>>) -> usize {
+        let seen = seen.lock().unwrap();
+        seen.iter().filter(|l| l.starts_with("DELETE")).count()
+    }
+
+    #[tokio::test]
+    async fn a_failed_removal_stays_registered_and_teardown_retries_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = fake_engine(dir.path(), 1);
+        let engine = engine_with_one_container(dir.path()).await;
+        let err = engine.dispose("c1", true, &Cancel::never()).await;
+        assert!(
+            err.as_ref()
+                .is_err_and(|e| e.contains("already in progress")),
+            "{err:?}"
+        );
+        assert_eq!(removals(&seen), 1);
+        assert_eq!(
+            engine.teardown(&Cancel::never()).await,
+            Vec::<String>::new()
+        );
+        assert_eq!(removals(&seen), 2, "teardown did not retry the removal");
+    }
+
+    #[tokio::test]
+    async fn a_removal_failing_again_in_teardown_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = fake_engine(dir.path(), 2);
+        let engine = engine_with_one_container(dir.path()).await;
+        assert!(engine.dispose("c1", true, &Cancel::never()).await.is_err());
+        let errors = engine.teardown(&Cancel::never()).await;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("container of step s (c1): ")
+                && errors[0].contains("already in progress"),
+            "{errors:?}"
+        );
+        assert_eq!(removals(&seen), 2);
+    }
+}
