@@ -376,6 +376,8 @@ pub(crate) async fn parallel(
     let mut pending = items.iter().cloned().enumerate();
     let mut running = FuturesUnordered::new();
     let mut results: Vec<Option<RunSummary>> = vec![None; total];
+    // The engine each started item runs on, when engines were named.
+    let mut engines: Vec<Option<String>> = vec![None; total];
     loop {
         while running.len() < limit && !cancel.is_cancelled() {
             let Some((n, item)) = pending.next() else {
@@ -391,6 +393,7 @@ pub(crate) async fn parallel(
             let engine = ChildEngine::for_item(ctx);
             if let ChildEngine::Leased(_) = engine {
                 let (name, url) = (engine.name(ctx).map(str::to_string), engine.url(ctx));
+                engines[n].clone_from(&name);
                 ctx.update(|r| {
                     let c = &mut r.steps[index].children[n];
                     c.engine_name = name;
@@ -429,15 +432,23 @@ pub(crate) async fn parallel(
         if result.as_ref().is_some_and(child_ok) {
             succeeded += 1;
         } else {
-            failed.push(format!("item {n} ({run_id}: {status})"));
+            let on = engines[n]
+                .as_ref()
+                .map(|e| format!(" on {e}"))
+                .unwrap_or_default();
+            failed.push(format!("item {n} ({run_id}{on}: {status})"));
         }
-        per_item.push(json!({
+        let mut entry = json!({
             "index": n,
             "item": item,
             "run_id": run_id,
             "status": status,
             "outputs": outs,
-        }));
+        });
+        if let Some(e) = &engines[n] {
+            entry["engine"] = json!(e);
+        }
+        per_item.push(entry);
         all_outputs.push(outs);
     }
     let doc = json!({
