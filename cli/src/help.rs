@@ -28,6 +28,8 @@ Examples:
   tug run ci.yaml --quiet                    (only states and the summary)
   tug start ci.yaml --json | jq -c 'select(.event == \"step\")'
   DAGU_CONTAINER_RUNTIME=podman tug start ci.yaml
+  tug start fan.yaml --engine d=unix:///var/run/docker.sock --engine p=podman
+                                             (parallel children over both engines)
 
 On a terminal the steps are shown live (pending, pulling, running, done, failed) with
 their output above, prefixed by the step's name; elsewhere each line carries a
