@@ -783,3 +783,74 @@ async fn engine_info_over_ssh_and_a_missing_context() {
         out.context()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs engines: run scripts/test"]
+async fn ctrl_c_to_the_process_group_over_ssh_cleans_up() {
+    let local = Engine::Docker.connected().await;
+    ssh_client().await;
+    let wf = WorkflowDir::new("remote/ssh_sleep.yaml");
+    let data = tempfile::tempdir().unwrap();
+    let home = data.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let run_id = unique("tug-run");
+    // tug leads a process group of its own, as a shell's foreground job: Ctrl-C at a terminal
+    // signals the whole group. tug's ssh processes are in groups of their own, so the
+    // connections in use survive the signal; either way the cleanup that follows must reach
+    // the engine (over ssh) and remove the run's container.
+    let mut cmd = tokio::process::Command::new(tug_tests::tug_bin());
+    cmd.args(["start", "--run-id", &run_id])
+        .arg(wf.file())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("TUG_DATA_DIR", data.path())
+        .env("DOCKER_HOST", ssh_url())
+        .env("TUG_SSH_CONFIG", ssh_config())
+        .env("TUG_STOP_GRACE_SEC", "1")
+        .current_dir(wf.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = cmd.spawn().expect("start tug");
+    let pgid = child.id().expect("tug pid");
+
+    let mut running = false;
+    for _ in 0..600 {
+        let containers = tug_tests::run_containers(&local, &run_id).await;
+        if containers
+            .iter()
+            .any(|c| c.state == engine_api::containers::ContainerStatus::Running)
+        {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !running {
+        tug_tests::remove_run_containers(&local, &run_id).await;
+        panic!("the step container of run {run_id} did not start within 60 s");
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", "--", &format!("-{pgid}")])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -INT -{pgid}");
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("tug stops within 60 s of Ctrl-C")
+        .expect("tug's output");
+    let context = format!(
+        "\n--- stderr ---\n{}\n--- stdout ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(out.status.code(), Some(130), "{context}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("ssh to"),
+        "an ssh process died with the signal: {context}"
+    );
+    assert_no_run_containers(&local, &run_id).await;
+}
