@@ -13,6 +13,9 @@
 //! that names the image and keeps the registry's own message — from engine-api, and from
 //! `tug start` (the step's error in the run record). And `tug gc` run with another data
 //! directory (another user, project or CI job on the same engine) leaves a live run alone.
+//! And a step whose container is stopped by a signal tug did not send, once the engine no
+//! longer accepts connections (a daemon shutting down), fails as "engine unavailable" rather
+//! than with a bare exit status 143.
 
 #![allow(clippy::print_stderr)]
 
@@ -479,3 +482,108 @@ mod gc_leaves_live_runs_of_other_data_dirs_alone {
         gc_beside_a_live_run(e, e.connected().await).await
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A step stopped by someone else while the engine stops accepting connections.
+// ---------------------------------------------------------------------------------------------
+
+/// A unix-socket proxy to the engine whose listener can be closed while the connections it
+/// already forwards go on: what tug sees of a daemon that is shutting down.
+struct ClosingProxy {
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl ClosingProxy {
+    fn start(engine_socket: PathBuf) -> ClosingProxy {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let socket = dir.path().join("proxy.sock");
+        let listener = UnixListener::bind(&socket).expect("bind proxy");
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let engine_socket = engine_socket.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut engine) = UnixStream::connect(&engine_socket).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut engine).await;
+                    }
+                });
+            }
+        });
+        ClosingProxy {
+            _dir: dir,
+            socket,
+            accept,
+        }
+    }
+
+    /// Closes the listener; new connections are refused from now on.
+    fn close_listener(&self) {
+        self.accept.abort();
+    }
+}
+
+engine_test!(
+    a_step_stopped_while_the_engine_stops_accepting_connections_is_engine_lost,
+    |engine, client| {
+        let engine_socket = PathBuf::from(engine.url().trim_start_matches("unix://"));
+        let proxy = ClosingProxy::start(engine_socket);
+        let wf = WorkflowDir::new("reliability/listener_closed.yaml");
+        let host_var = match engine {
+            tug_tests::Engine::Docker => "DOCKER_HOST",
+            tug_tests::Engine::Podman => "DAGU_PODMAN_HOST",
+        };
+        let mut tug = TugStart::new(engine, wf.file())
+            .env(host_var, format!("unix://{}", proxy.socket.display()))
+            .spawn();
+        let run_id = tug.run_id().to_string();
+        tug.wait_until(
+            "the step's container running",
+            Duration::from_secs(60),
+            || {
+                let (client, run_id) = (client.clone(), run_id.clone());
+                async move {
+                    tug_tests::run_containers(&client, &run_id)
+                        .await
+                        .iter()
+                        .any(|c| c.state == engine_api::containers::ContainerStatus::Running)
+                }
+            },
+        )
+        .await;
+        proxy.close_listener();
+        // Give the runner's attach and wait time to be under way on their open connections.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for c in tug_tests::run_containers(&client, &run_id).await {
+            client
+                .kill_container(&c.id, Some("SIGTERM"))
+                .await
+                .expect("SIGTERM to the step's container");
+        }
+        let run = tug.finish(Duration::from_secs(30)).await;
+        // What the run could not remove through the closed proxy.
+        for c in tug_tests::run_containers(&client, &run_id).await {
+            let _ = client
+                .remove_container(&c.id, engine_api::containers::RemoveOptions::force())
+                .await;
+        }
+        let error = run.step("stopped")["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        eprintln!(
+            "[{engine:?}] container stopped by SIGTERM after the engine closed its listener: \
+             tug exit {:?}, step error: {error}",
+            run.code
+        );
+        assert_eq!(run.step_status("stopped"), "failed", "{}", run.context());
+        assert!(
+            error.starts_with("engine unavailable: ")
+                && error.contains("exit status 143")
+                && error.contains("no longer accepts connections"),
+            "the step's error does not say the engine went away: {error:?}{}",
+            run.context()
+        );
+        assert_eq!(run.code, Some(3), "{}", run.context());
+    }
+);

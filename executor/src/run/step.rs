@@ -294,6 +294,20 @@ async fn execute(
     };
     let _ = out.flush().await;
     let code = result?;
+    // A container process killed by a signal tug did not send: when the engine itself is going
+    // away (dockerd stops every container before it exits), say so rather than report a plain
+    // exit status 137/143.
+    if (129..=192).contains(&code) && !ctx.cancel.is_cancelled() && uses_engine(ctx, step) {
+        if let Some(why) = engine_gone(ctx).await {
+            return Err(StepFailure {
+                message: format!(
+                    "the step's process ended with exit status {code} (signal {}) and {why}",
+                    code - 128
+                ),
+                kind: FailureKind::EngineUnavailable,
+            });
+        }
+    }
     let captured = match out.captured() {
         Some(Ok(v)) => Some(v),
         Some(Err(e)) if code == 0 => {
@@ -309,6 +323,40 @@ async fn execute(
         captured,
         stderr_tail: out.stderr_tail(STDERR_TAIL_LINES),
     })
+}
+
+/// True when the step runs in a container (its own, the DAG-level one, or `docker.run`).
+fn uses_engine(ctx: &RunCtx, step: &Step) -> bool {
+    match step.action {
+        Action::DagRun(_) => false,
+        Action::DockerRun(_) => true,
+        _ => step.container.is_some() || ctx.workflow.container.is_some(),
+    }
+}
+
+/// Why the engine is no longer there, if it is not: a ping over a new connection (a daemon
+/// shutting down closes its listener first but may keep serving connections already open),
+/// within 2 s.
+async fn engine_gone(ctx: &RunCtx) -> Option<String> {
+    let endpoint = ctx.engine.connected()?.endpoint().clone();
+    let client = match engine_api::Client::new(endpoint) {
+        Ok(c) => c,
+        Err(e) => {
+            return Some(format!(
+                "the engine cannot be reached: {}",
+                super::engine::chain(&e)
+            ))
+        }
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), client.ping()).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) if e.is_connect() => Some(format!(
+            "the engine no longer accepts connections: {}",
+            super::engine::chain(&e)
+        )),
+        Ok(Err(_)) => None,
+        Err(_) => Some("the engine did not answer a ping within 2 s".into()),
+    }
 }
 
 /// `action: harness.run`: the provider, then each fallback in order, until one succeeds.
