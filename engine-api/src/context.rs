@@ -22,6 +22,17 @@
 //!
 //! A context that does not exist is an error naming the context, where its name came from and
 //! the file that was looked for; it never falls back to the default socket.
+//!
+//! ```no_run
+//! # fn demo() -> engine_api::Result<()> {
+//! // DOCKER_CONTEXT=build-host, or `docker context use build-host` beforehand.
+//! let endpoint = engine_api::Endpoint::from_env()?;
+//! if let Some(context) = &endpoint.context {
+//!     // "build-host", "DOCKER_CONTEXT", and the meta.json it came from.
+//!     let _ = (&context.name, &context.chosen_by, &context.meta_file);
+//! }
+//! # Ok(()) }
+//! ```
 
 use std::path::{Path, PathBuf};
 

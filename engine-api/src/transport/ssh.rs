@@ -27,6 +27,25 @@
 //! * At most [`MAX_CONCURRENT_HANDSHAKES`] ssh processes of one client log in at a time: sshd
 //!   drops unauthenticated connections beyond `MaxStartups` (10 by default), which a burst of
 //!   parallel steps would otherwise reach.
+//!
+//! # Example
+//!
+//! An engine reached over ssh, with an ssh configuration of its own (otherwise ssh reads
+//! `~/.ssh/config`; [`Endpoint::from_env`](crate::Endpoint::from_env) takes it from
+//! `TUG_SSH_CONFIG`):
+//!
+//! ```no_run
+//! use engine_api::{Client, Endpoint};
+//!
+//! # async fn demo() -> engine_api::Result<()> {
+//! let endpoint = Endpoint::parse("ssh://deploy@build-host:2222", None)?
+//!     .with_ssh_config("/etc/tug/ssh_config");
+//! let client = Client::new(endpoint)?;
+//! // A failed login is a connect error whose message carries ssh's stderr
+//! // ("… exited with status 255: deploy@build-host: Permission denied (publickey).").
+//! client.ping().await?;
+//! # Ok(()) }
+//! ```
 
 use std::ffi::OsString;
 use std::fmt;
