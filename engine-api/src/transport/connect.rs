@@ -366,3 +366,33 @@ impl tower_service::Service<http::Uri> for Connector {
         Box::pin(async move { this.connect().await.map(hyper_util::rt::TokioIo::new) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_in_podman_mode_is_refused_with_the_alternative() {
+        let endpoint = Endpoint::parse("ssh://me@host", None)
+            .unwrap()
+            .with_runtime(Runtime::Podman);
+        let err = Connector::new(&endpoint, Duration::from_secs(1)).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::Config { .. }), "{msg}");
+        assert!(msg.contains("Docker mode only"), "{msg}");
+        assert!(msg.contains("ssh -L"), "{msg}");
+    }
+
+    #[test]
+    fn ssh_config_comes_from_the_endpoint() {
+        let endpoint = Endpoint::parse("ssh://me@host:2200/run/d.sock", None)
+            .unwrap()
+            .with_ssh_config("/etc/tug/ssh_config");
+        let connector = Connector::new(&endpoint, Duration::from_secs(5)).unwrap();
+        let line = connector.ssh.as_ref().unwrap().command_line();
+        assert_eq!(
+            line,
+            "ssh -F /etc/tug/ssh_config -o ConnectTimeout=5 -o BatchMode=yes -T -l me -p 2200 -- host docker --host=unix:///run/d.sock system dial-stdio"
+        );
+    }
+}
