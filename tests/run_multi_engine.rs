@@ -14,6 +14,7 @@
 //! * Ctrl-C while children run on both engines: the run and its children end cancelled and no
 //!   container is left on either engine.
 //! * Invalid `--engine` and `--spread` values: exit 2 and a message saying what is allowed.
+//! * `tug dry --engine …` adds the plan of engines; without `--engine` the plan is unchanged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -568,4 +569,50 @@ fn invalid_engine_values_exit_2_saying_what_is_allowed() {
         stderr.contains("[possible values: least-busy, round-robin]"),
         "{stderr}"
     );
+}
+
+#[test]
+fn dry_shows_which_engine_runs_what() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let wf = WorkflowDir::new("multi_engine/spread.yaml");
+    let file = wf.file().display().to_string();
+    let out = tug_command(
+        &[
+            "dry",
+            &file,
+            "--no-bodies",
+            "--engine",
+            "p=podman",
+            "--engine",
+            "d=tcp://127.0.0.1:2375",
+            "--spread",
+            "round-robin",
+        ],
+        wf.path(),
+        data.path(),
+        None,
+        &[("NO_COLOR", "1")],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.context());
+    let stdout = out.stdout_text();
+    let engines = stdout
+        .find("engines:")
+        .map(|i| &stdout[i..])
+        .unwrap_or_else(|| panic!("no engines section{}", out.context()));
+    assert_eq!(
+        engines,
+        "engines:\n  p  podman unix:///run/podman/podman.sock  (the run's own steps)\n  d  docker tcp://127.0.0.1:2375\n  step fan: parallel children spread round-robin over p, d\n"
+    );
+    // Without --engine the plan is as it always was.
+    let out = tug_command(
+        &["dry", &file, "--no-bodies"],
+        wf.path(),
+        data.path(),
+        None,
+        &[("NO_COLOR", "1")],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.context());
+    assert!(!out.stdout_text().contains("engines:"), "{}", out.context());
 }

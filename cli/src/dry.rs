@@ -1,22 +1,36 @@
 //! `tug dry FILE`: the plan — the order of the steps, where each runs — and the Engine API
 //! requests each would make, with the JSON body of every create and exec request. Contacts no
-//! engine.
+//! engine. With `--engine`, also which engine runs what.
 
 #![allow(clippy::print_stdout)]
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use executor::run::EnginePool;
 use executor::workflow::{EngineCall, LoadOptions, Plan, ProcessHost, Workflow};
 use serde_json::Value;
 
 use crate::bodies::{self, Bodies};
+use crate::engine_flag::EngineArgs;
 use crate::exit;
 use crate::style::{Paint, Stream};
 use crate::workflow::{load_to_run, parse_params, print_load_error, print_warnings};
 
 /// `tug dry FILE [-- K=V …]`.
-pub fn dry(file: &Path, params: &[String], with_bodies: bool) -> anyhow::Result<u8> {
+pub fn dry(
+    file: &Path,
+    params: &[String],
+    with_bodies: bool,
+    engines: &EngineArgs,
+) -> anyhow::Result<u8> {
+    let pool = match engines.pool(|k| std::env::var(k).ok()) {
+        Ok(p) => p,
+        Err(e) => {
+            crate::report::message(&e);
+            return Ok(exit::USAGE);
+        }
+    };
     let params = match parse_params(params) {
         Ok(p) => p,
         Err(e) => {
@@ -42,11 +56,50 @@ pub fn dry(file: &Path, params: &[String], with_bodies: bool) -> anyhow::Result<
     } else {
         Bodies::default()
     };
-    print!(
-        "{}",
-        render(wf, &wf.plan(), &b, Paint::for_stream(Stream::Stdout))
-    );
+    let p = Paint::for_stream(Stream::Stdout);
+    print!("{}", render(wf, &wf.plan(), &b, p));
+    if let Some(pool) = &pool {
+        print!("{}", render_engines(wf, pool, p));
+    }
     Ok(exit::SUCCESS)
+}
+
+/// The engines of a run and what runs where.
+fn render_engines(wf: &Workflow, pool: &EnginePool, p: Paint) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{}", p.bold("engines:"));
+    let name_w = pool
+        .engines()
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(0);
+    for (n, e) in pool.engines().iter().enumerate() {
+        let what = if n == 0 {
+            "  (the run's own steps)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "  {:<name_w$}  {} {}{}",
+            e.name,
+            e.endpoint.runtime,
+            e.endpoint.url,
+            p.dim(what)
+        );
+    }
+    let names: Vec<&str> = pool.engines().iter().map(|e| e.name.as_str()).collect();
+    for step in wf.steps.iter().filter(|s| s.parallel.is_some()) {
+        let _ = writeln!(
+            s,
+            "  step {}: parallel children spread {} over {}",
+            step.id,
+            pool.spread().as_str(),
+            names.join(", ")
+        );
+    }
+    s
 }
 
 fn call_line(s: &mut String, p: Paint, call: &EngineCall) {

@@ -16,9 +16,57 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 
 use engine_api::{Endpoint, Runtime};
-use executor::run::NamedEngine;
+use executor::run::{EnginePool, NamedEngine, Spread};
+
+/// `--engine` and `--spread`, shared by `tug start` and `tug dry`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArgs {
+    /// An engine for this run, named: `NAME=ADDRESS` (unix://, tcp://, ssh://),
+    /// `NAME=podman:ADDRESS`, or `NAME=docker` / `NAME=podman` for the environment's. Repeat it
+    /// to spread `parallel` children over several engines; the run's own steps use the first.
+    #[arg(long = "engine", value_name = "NAME=ADDRESS", value_parser = parse)]
+    pub engines: Vec<EngineFlag>,
+    /// How `parallel` children are spread over the --engine engines: least-busy (the engine
+    /// running the fewest children, ties to the first named) or round-robin.
+    #[arg(long, value_enum, default_value_t = SpreadArg::LeastBusy, value_name = "HOW", requires = "engines")]
+    pub spread: SpreadArg,
+}
+
+impl EngineArgs {
+    /// The named engines as a pool, or `None` when no `--engine` was given (the environment
+    /// selects the one engine). `env` is the process environment.
+    pub fn pool(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Arc<EnginePool>>, String> {
+        let engines = resolve(&self.engines, env)?;
+        if engines.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(EnginePool::new(engines, self.spread.into()))))
+    }
+}
+
+/// `--spread`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpreadArg {
+    /// The engine running the fewest children of this run; ties go to the first named.
+    LeastBusy,
+    /// Each engine in turn, in the order they were named.
+    RoundRobin,
+}
+
+impl From<SpreadArg> for Spread {
+    fn from(s: SpreadArg) -> Spread {
+        match s {
+            SpreadArg::LeastBusy => Spread::LeastBusy,
+            SpreadArg::RoundRobin => Spread::RoundRobin,
+        }
+    }
+}
 
 /// The longest engine name (it appears in records and in every line of the views).
 const MAX_NAME: usize = 32;

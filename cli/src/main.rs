@@ -83,6 +83,9 @@ enum Command {
         /// Show only the requests, not their bodies.
         #[arg(long)]
         no_bodies: bool,
+        /// Engines the run would use (as `tug start --engine`), shown in the plan.
+        #[command(flatten)]
+        engine: engine_flag::EngineArgs,
         /// Parameters after `--`, `NAME=VALUE`.
         #[arg(last = true, value_name = "NAME=VALUE")]
         rest: Vec<String>,
@@ -205,10 +208,11 @@ fn main() -> ExitCode {
                 file,
                 params,
                 no_bodies,
+                engine,
                 rest,
             } => {
                 let all: Vec<String> = params.into_iter().chain(rest).collect();
-                dry::dry(&file, &all, !no_bodies)
+                dry::dry(&file, &all, !no_bodies, &engine)
             }
             Command::Schema { path, json } => schema::run(path.as_deref(), json),
             Command::Completions { shell } => {

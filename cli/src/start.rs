@@ -17,12 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use executor::run::{
-    self, cancel_pair, record, CancelLevel, EnginePool, Event, EventSink, RunOptions, RunStatus,
-    RunSummary, Spread,
+    self, cancel_pair, record, CancelLevel, Event, EventSink, RunOptions, RunStatus, RunSummary,
 };
 use executor::workflow::{LoadOptions, ProcessHost, Workflow};
 
-use crate::engine_flag::{self, EngineFlag};
+use crate::engine_flag::EngineArgs;
 use crate::exit;
 use crate::style::{self, Paint, Stream};
 use crate::summary::{self, RunView};
@@ -50,36 +49,12 @@ pub struct StartArgs {
     /// Print the run as JSON lines of events on stdout (one object per line).
     #[arg(long)]
     pub json: bool,
-    /// An engine for this run, named: `NAME=ADDRESS` (unix://, tcp://, ssh://),
-    /// `NAME=podman:ADDRESS`, or `NAME=docker` / `NAME=podman` for the environment's. Repeat it
-    /// to spread `parallel` children over several engines; the run's own steps use the first.
-    #[arg(long = "engine", value_name = "NAME=ADDRESS", value_parser = engine_flag::parse)]
-    pub engines: Vec<EngineFlag>,
-    /// How `parallel` children are spread over the --engine engines: least-busy (the engine
-    /// running the fewest children, ties to the first named) or round-robin.
-    #[arg(long, value_enum, default_value_t = SpreadArg::LeastBusy, value_name = "HOW", requires = "engines")]
-    pub spread: SpreadArg,
+    /// Engines named for this run.
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Parameters after `--`, `NAME=VALUE`.
     #[arg(last = true, value_name = "NAME=VALUE")]
     pub rest: Vec<String>,
-}
-
-/// `--spread`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SpreadArg {
-    /// The engine running the fewest children of this run; ties go to the first named.
-    LeastBusy,
-    /// Each engine in turn, in the order they were named.
-    RoundRobin,
-}
-
-impl From<SpreadArg> for Spread {
-    fn from(s: SpreadArg) -> Spread {
-        match s {
-            SpreadArg::LeastBusy => Spread::LeastBusy,
-            SpreadArg::RoundRobin => Spread::RoundRobin,
-        }
-    }
 }
 
 fn env_duration(name: &str, default: Duration) -> Duration {
@@ -107,7 +82,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<u8> {
         signal(SignalKind::interrupt())?,
         signal(SignalKind::terminate())?,
     );
-    let engines = match engine_flag::resolve(&args.engines, |k| std::env::var(k).ok()) {
+    let engines = match args.engine.pool(|k| std::env::var(k).ok()) {
         Ok(e) => e,
         Err(e) => {
             crate::report::message(&e);
@@ -136,18 +111,10 @@ pub async fn start(args: StartArgs) -> anyhow::Result<u8> {
     print_warnings(&loaded.warnings);
     let workflow = Arc::new(loaded.workflow);
     // The run's own engine: the first named one, else the environment's.
-    let (endpoint, engine_name, engines) = match engines.first() {
-        Some(first) => (
-            Ok(first.endpoint.clone()),
-            Some(first.name.clone()),
-            Some(Arc::new(EnginePool::new(
-                engines.clone(),
-                args.spread.into(),
-            ))),
-        ),
+    let (endpoint, engine_name) = match engines.as_ref().map(|p| &p.engines()[0]) {
+        Some(first) => (Ok(first.endpoint.clone()), Some(first.name.clone())),
         None => (
             engine_api::Endpoint::from_env().map_err(|e| e.to_string()),
-            None,
             None,
         ),
     };
