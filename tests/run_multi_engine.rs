@@ -9,8 +9,9 @@
 //! * round-robin: 8 items over `p` (Podman, named first) and `d` (Docker) are 4 and 4, the
 //!   even items on `p`; the parent's own step and a `dag.run` child without `parallel` run on
 //!   `p`, the first engine.
-//! * least-busy (the default): with 4 at a time over 2 engines, neither engine ever has more
-//!   than 2 children at once, and both take items.
+//! * least-busy (the default), with the engines from tug's engines file (`--engine d --engine
+//!   p`): with 4 at a time over 2 engines, neither engine ever has more than 2 children at once,
+//!   and both take items.
 //! * Ctrl-C while children run on both engines: the run and its children end cancelled and no
 //!   container is left on either engine.
 //! * Invalid `--engine` and `--spread` values: exit 2 and a message saying what is allowed.
@@ -64,7 +65,7 @@ fn engine_args(podman_first: bool) -> Vec<String> {
 }
 
 impl MultiStart {
-    fn spawn(file: &Path, args: &[String]) -> MultiStart {
+    fn spawn(file: &Path, args: &[String], env: &[(&str, String)]) -> MultiStart {
         use std::process::Stdio;
         use tokio::io::AsyncReadExt;
 
@@ -91,6 +92,7 @@ impl MultiStart {
         cmd.env("HOME", &home)
             .env("TUG_DATA_DIR", data.path())
             .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .current_dir(file.parent().expect("workflow dir"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -298,11 +300,12 @@ fn fan_ids(run_id: &str, n: usize) -> Vec<String> {
 /// probe's view.
 async fn run_spread(
     args: &[String],
+    env: &[(&str, String)],
 ) -> (MultiRun, Vec<String>, BTreeMap<&'static str, EngineSeen>) {
     let docker = Engine::Docker.connected().await;
     let podman = Engine::Podman.connected().await;
     let wf = WorkflowDir::new("multi_engine/spread.yaml");
-    let tug = MultiStart::spawn(wf.file(), args);
+    let tug = MultiStart::spawn(wf.file(), args, env);
     let probe = Probe::start(&docker, &podman, &tug.run_id);
     let run = tug.finish(TUG_RUN_LIMIT).await;
     let seen = probe.finish().await;
@@ -364,7 +367,7 @@ async fn run_spread(
 async fn round_robin_spreads_eight_items_four_and_four() {
     let mut args = engine_args(true);
     args.extend(["--spread".to_string(), "round-robin".to_string()]);
-    let (run, names, seen) = run_spread(&args).await;
+    let (run, names, seen) = run_spread(&args, &[]).await;
     assert_eq!(
         names,
         ["p", "d", "p", "d", "p", "d", "p", "d"],
@@ -418,7 +421,21 @@ async fn round_robin_spreads_eight_items_four_and_four() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs engines: run scripts/test"]
 async fn least_busy_keeps_both_engines_at_two_or_fewer() {
-    let (run, names, seen) = run_spread(&engine_args(false)).await;
+    // The engines come from tug's engines file this time: `--engine d --engine p`.
+    let config = tempfile::tempdir().expect("temp dir");
+    let engines = config.path().join("engines");
+    let file_lines: Vec<String> = engine_args(false)
+        .into_iter()
+        .filter(|a| a != "--engine")
+        .collect();
+    std::fs::write(
+        &engines,
+        format!("# the test's engines\n{}\n", file_lines.join("\n")),
+    )
+    .expect("write the engines file");
+    let args = ["--engine", "d", "--engine", "p"].map(String::from);
+    let env = [("TUG_ENGINES_FILE", engines.display().to_string())];
+    let (run, names, seen) = run_spread(&args, &env).await;
     let on_d = names.iter().filter(|n| *n == "d").count();
     assert!(
         (2..=6).contains(&on_d),
@@ -447,7 +464,7 @@ async fn ctrl_c_during_a_spread_fan_out_leaves_no_container_on_either_engine() {
     let wf = WorkflowDir::new("multi_engine/interrupt.yaml");
     let mut args = engine_args(false);
     args.extend(["--spread".to_string(), "round-robin".to_string()]);
-    let tug = MultiStart::spawn(wf.file(), &args);
+    let tug = MultiStart::spawn(wf.file(), &args, &[]);
     let run_id = tug.run_id.clone();
     // Wait until all four children run: two on each engine.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -522,7 +539,7 @@ fn start_usage(args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn invalid_engine_values_exit_2_saying_what_is_allowed() {
-    let expected = "expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker or NAME=podman";
+    let expected = "expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, or a NAME from the engines file";
     let cases: Vec<(Vec<&str>, String)> = vec![
         (
             vec!["--engine", "unix:///var/run/docker.sock"],
@@ -556,6 +573,15 @@ fn invalid_engine_values_exit_2_saying_what_is_allowed() {
             "{args:?}: {stderr}"
         );
     }
+    // A bare name with no engines file (HOME is the test's own).
+    let (code, stderr) = start_usage(&["--engine", "nosuch"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot read the engines file ")
+            && stderr.contains("/home/.config/tug/engines (")
+            && stderr.contains("TUG_ENGINES_FILE names another)"),
+        "{stderr}"
+    );
     let (code, stderr) = start_usage(&["--spread", "round-robin"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(

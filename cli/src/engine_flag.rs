@@ -13,9 +13,16 @@
 //!                                else unix:///var/run/docker.sock)
 //! --engine NAME=podman           Podman as the environment selects it (DAGU_PODMAN_HOST, else
 //!                                unix:///run/podman/podman.sock)
+//! --engine NAME                  the engine NAME from tug's engines file
 //! ```
+//!
+//! The engines file (`$TUG_ENGINES_FILE`, else `$XDG_CONFIG_HOME/tug/engines`, else
+//! `~/.config/tug/engines`) is tug's own, not part of any workflow: one `NAME=…` value a line, as
+//! after `--engine`, with blank lines and `#` comments. It is read only when an `--engine` value
+//! is a bare name.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use engine_api::{Endpoint, Runtime};
@@ -25,7 +32,8 @@ use executor::run::{EnginePool, NamedEngine, Spread};
 #[derive(Debug, Clone, clap::Args)]
 pub struct EngineArgs {
     /// An engine for this run, named: `NAME=ADDRESS` (unix://, tcp://, ssh://),
-    /// `NAME=podman:ADDRESS`, or `NAME=docker` / `NAME=podman` for the environment's. Repeat it
+    /// `NAME=podman:ADDRESS`, `NAME=docker` / `NAME=podman` for the environment's, or a bare
+    /// `NAME` from tug's engines file (TUG_ENGINES_FILE, else ~/.config/tug/engines). Repeat it
     /// to spread `parallel` children over several engines; the run's own steps use the first.
     #[arg(long = "engine", value_name = "NAME=ADDRESS", value_parser = parse)]
     pub engines: Vec<EngineFlag>,
@@ -82,6 +90,13 @@ pub struct EngineFlag {
     pub address: Option<String>,
 }
 
+impl EngineFlag {
+    /// True for a bare `--engine NAME`, to be looked up in the engines file.
+    fn is_reference(&self) -> bool {
+        self.runtime.is_none() && self.address.is_none()
+    }
+}
+
 impl fmt::Display for EngineFlag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}=", self.name)?;
@@ -94,14 +109,24 @@ impl fmt::Display for EngineFlag {
     }
 }
 
-const EXPECTED: &str = "expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker or NAME=podman";
+const EXPECTED: &str =
+    "expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, or a NAME from the engines file";
 
 /// Parses one `--engine` value (clap's value parser: its error is shown after
 /// `invalid value '…' for '--engine <NAME=ADDRESS>'`).
 pub fn parse(value: &str) -> Result<EngineFlag, String> {
     let Some((name, spec)) = value.split_once('=') else {
+        // A bare name refers to the engines file; anything else lacks its name.
+        if check_name(value).is_ok() {
+            return Ok(EngineFlag {
+                name: value.to_string(),
+                runtime: None,
+                address: None,
+            });
+        }
         return Err(format!("{value:?} has no engine name ({EXPECTED})"));
     };
+    let name = name.trim();
     check_name(name)?;
     let spec = spec.trim();
     if spec.is_empty() {
@@ -167,15 +192,98 @@ fn config_message(e: &engine_api::Error) -> String {
     }
 }
 
-/// Turns the `--engine` values into endpoints, in order. `env` is the process environment:
-/// TLS (`DOCKER_TLS_VERIFY`, `DOCKER_TLS`, `DOCKER_CERT_PATH`), `DOCKER_API_VERSION` and
-/// `TUG_SSH_CONFIG` apply to every named engine, as they would to `DOCKER_HOST`.
+/// Where the engines file is: `TUG_ENGINES_FILE`, else `$XDG_CONFIG_HOME/tug/engines`, else
+/// `~/.config/tug/engines`.
+fn engines_file(env: &impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let get = |k: &str| env(k).filter(|v| !v.is_empty());
+    if let Some(f) = get("TUG_ENGINES_FILE") {
+        return Some(PathBuf::from(f));
+    }
+    if let Some(d) = get("XDG_CONFIG_HOME") {
+        return Some(Path::new(&d).join("tug/engines"));
+    }
+    get("HOME").map(|h| Path::new(&h).join(".config/tug/engines"))
+}
+
+/// The engines a file defines, in order; errors name the file and line.
+fn read_engines_file(path: &Path) -> Result<Vec<EngineFlag>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read the engines file {} ({e}; TUG_ENGINES_FILE names another)",
+            path.display()
+        )
+    })?;
+    let mut out: Vec<EngineFlag> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = format!("{}:{}", path.display(), n + 1);
+        let flag = parse(line).map_err(|e| format!("{at}: {e}"))?;
+        if flag.is_reference() {
+            return Err(format!(
+                "{at}: {line:?} has no address ({EXPECTED} other than a name)"
+            ));
+        }
+        if out.iter().any(|f| f.name == flag.name) {
+            return Err(format!("{at}: the name {:?} is defined twice", flag.name));
+        }
+        out.push(flag);
+    }
+    Ok(out)
+}
+
+/// Replaces bare names by their definitions in the engines file (read only if there is one).
+fn expand_references(
+    flags: &[EngineFlag],
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Vec<EngineFlag>, String> {
+    if !flags.iter().any(EngineFlag::is_reference) {
+        return Ok(flags.to_vec());
+    }
+    let path = engines_file(env).ok_or_else(|| {
+        "--engine NAME refers to the engines file, but neither TUG_ENGINES_FILE, XDG_CONFIG_HOME nor HOME is set".to_string()
+    })?;
+    let defined = read_engines_file(&path)?;
+    flags
+        .iter()
+        .map(|flag| {
+            if !flag.is_reference() {
+                return Ok(flag.clone());
+            }
+            defined
+                .iter()
+                .find(|d| d.name == flag.name)
+                .cloned()
+                .ok_or_else(|| {
+                    let names: Vec<&str> = defined.iter().map(|d| d.name.as_str()).collect();
+                    format!(
+                        "--engine {}: no engine of that name in {} (it defines: {})",
+                        flag.name,
+                        path.display(),
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Turns the `--engine` values into endpoints, in order, bare names taken from the engines file.
+/// `env` is the process environment: TLS (`DOCKER_TLS_VERIFY`, `DOCKER_TLS`,
+/// `DOCKER_CERT_PATH`), `DOCKER_API_VERSION` and `TUG_SSH_CONFIG` apply to every named engine, as
+/// they would to `DOCKER_HOST`.
 pub fn resolve(
     flags: &[EngineFlag],
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<NamedEngine>, String> {
+    let flags = expand_references(flags, &env)?;
     let mut out: Vec<NamedEngine> = Vec::with_capacity(flags.len());
-    for flag in flags {
+    for flag in &flags {
         if out.iter().any(|e| e.name == flag.name) {
             return Err(format!(
                 "--engine {flag}: the name {:?} is given twice (each engine needs a name of its own)",
@@ -260,11 +368,64 @@ mod tests {
     }
 
     #[test]
+    fn bare_names_come_from_the_engines_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("engines");
+        std::fs::write(
+            &file,
+            "# build hosts\n\nd=unix:///d.sock\n  p = podman:unix:///p.sock\n",
+        )
+        .unwrap();
+        let env = |k: &str| (k == "TUG_ENGINES_FILE").then(|| file.display().to_string());
+        let flags = [
+            parse("p").unwrap(),
+            parse("x=unix:///x.sock").unwrap(),
+            parse("d").unwrap(),
+        ];
+        let got = resolve(&flags, env).unwrap();
+        let summary: Vec<(&str, &str, Runtime)> = got
+            .iter()
+            .map(|e| (e.name.as_str(), e.endpoint.url.as_str(), e.endpoint.runtime))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("p", "unix:///p.sock", Runtime::Podman),
+                ("x", "unix:///x.sock", Runtime::Docker),
+                ("d", "unix:///d.sock", Runtime::Docker),
+            ]
+        );
+        assert_eq!(
+            resolve(&[parse("q").unwrap()], env).unwrap_err(),
+            format!(
+                "--engine q: no engine of that name in {} (it defines: d, p)",
+                file.display()
+            )
+        );
+        std::fs::write(&file, "d=unix:///d.sock\nd=podman\n").unwrap();
+        assert_eq!(
+            resolve(&[parse("d").unwrap()], env).unwrap_err(),
+            format!("{}:2: the name \"d\" is defined twice", file.display())
+        );
+        std::fs::write(&file, "d\n").unwrap();
+        assert!(resolve(&[parse("d").unwrap()], env)
+            .unwrap_err()
+            .starts_with(&format!("{}:1: \"d\" has no address", file.display())));
+        // No file is read when every value says where its engine is.
+        let missing =
+            |k: &str| (k == "TUG_ENGINES_FILE").then(|| "/nonexistent/engines".to_string());
+        assert!(resolve(&[parse("a=docker").unwrap()], missing).is_ok());
+        assert!(resolve(&[parse("a").unwrap()], missing)
+            .unwrap_err()
+            .starts_with("cannot read the engines file /nonexistent/engines ("));
+    }
+
+    #[test]
     fn bad_values_say_what_is_allowed() {
         let err = |v: &str| parse(v).unwrap_err();
         assert_eq!(
             err("unix:///var/run/docker.sock"),
-            "\"unix:///var/run/docker.sock\" has no engine name (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker or NAME=podman)"
+            "\"unix:///var/run/docker.sock\" has no engine name (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, or a NAME from the engines file)"
         );
         assert_eq!(
             err("my engine=docker"),
@@ -272,11 +433,11 @@ mod tests {
         );
         assert_eq!(
             err("=podman"),
-            "the engine name before `=` is empty (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker or NAME=podman)"
+            "the engine name before `=` is empty (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, or a NAME from the engines file)"
         );
         assert_eq!(
             err("d="),
-            "engine \"d\" has no address (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker or NAME=podman)"
+            "engine \"d\" has no address (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, or a NAME from the engines file)"
         );
         assert!(
             err("d=ftp://x").starts_with("engine \"d\": invalid engine address \"ftp://x\""),
