@@ -402,6 +402,32 @@ async fn round_robin_spreads_eight_items_four_and_four() {
     );
     assert!(seen["podman"].runs.contains(&single), "{seen:#?}");
 
+    // `tug history --all` says where each child ran.
+    let history = tug_command(
+        &["history", "--all", "--json"],
+        run.data.path(),
+        run.data.path(),
+        None,
+        &[],
+        Duration::from_secs(30),
+    );
+    assert_eq!(history.code, Some(0), "{}", history.context());
+    let listed: Value = serde_json::from_slice(&history.stdout).expect("history JSON");
+    let on: BTreeMap<String, String> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| {
+            (
+                r["run_id"].as_str().unwrap_or("").to_string(),
+                r["engine_name"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    for (id, name) in fan_ids(&run.run_id, 8).iter().zip(&names) {
+        assert_eq!(on.get(id), Some(name), "{listed:#}");
+    }
+
     // The summary tree and the plain notices name the engines too.
     assert!(
         run.stdout.contains("↳ spread_item [1] on d: succeeded"),

@@ -44,6 +44,7 @@ pub fn history(target: Option<&str>, limit: usize, all: bool, json: bool) -> any
                     "duration_secs": human::between(Some(&r.started_at), r.finished_at.as_deref()).map(|d| d.as_secs_f64()),
                     "log_dir": dir.display().to_string(),
                     "parent_run_id": r.parent.as_ref().map(|p| p.run_id.clone()),
+                    "engine_name": r.engine_name,
                 })
             })
             .collect();
@@ -77,7 +78,14 @@ pub fn render(runs: &[(std::path::PathBuf, RunRecord)], p: Paint) -> String {
                 .map(human::duration)
                 .unwrap_or_default();
             let workflow = match &r.parent {
-                Some(parent) => format!("{} (child of {})", r.workflow, parent.run_id),
+                Some(parent) => {
+                    let on = r
+                        .engine_name
+                        .as_ref()
+                        .map(|e| format!(", on {e}"))
+                        .unwrap_or_default();
+                    format!("{} (child of {}{on})", r.workflow, parent.run_id)
+                }
                 None => r.workflow.clone(),
             };
             [
