@@ -11,7 +11,8 @@
 use engine_api::containers::{ContainerCreate, RestartPolicy as ApiRestart};
 use engine_api::exec::ExecCreate;
 use executor::run::{
-    create_body, health, keepalive, LABEL_KEEP, LABEL_PID, LABEL_RUN, LABEL_STEP, LABEL_WORKFLOW,
+    create_body, health, keepalive, LABEL_HOST, LABEL_KEEP, LABEL_PID, LABEL_RUN, LABEL_STEP,
+    LABEL_WORKFLOW,
 };
 use executor::workflow::{
     expand_env, merge_env, resolve_volume, split_line, Action, CommandSpec, Container, Escapes,
@@ -23,6 +24,8 @@ use serde_json::{json, Value};
 const RUN_ID: &str = "{run-id}";
 /// Placeholder for tug's process id.
 const PID: &str = "{pid}";
+/// Placeholder for the host name of tug's machine.
+const HOST: &str = "{host}";
 
 /// The bodies of one step's requests.
 #[derive(Debug, Default)]
@@ -127,6 +130,7 @@ fn labels(c: &mut ContainerCreate, wf: &Workflow, step: &str, keep: bool) {
         (LABEL_WORKFLOW, wf.name.as_str()),
         (LABEL_STEP, step),
         (LABEL_PID, PID),
+        (LABEL_HOST, HOST),
     ] {
         c.config.labels.insert(k.to_string(), v.to_string());
     }

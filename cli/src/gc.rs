@@ -1,5 +1,7 @@
-//! `tug gc [--dry-run]`: removes containers left by runs whose tug process is gone (a crash, a
-//! kill -9), and marks their records as failed.
+//! `tug gc [--dry-run] [--engine NAME=ADDRESS …]`: removes containers left by runs whose tug
+//! process is gone (a crash, a kill -9), on the environment's engine or on each named one, and
+//! marks their records as failed. Containers created by tug on another machine (`tug.host`) are
+//! left alone: whether their run is live can only be told there.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -8,24 +10,105 @@ use std::path::Path;
 use anyhow::Context;
 use engine_api::containers::{ListContainers, RemoveOptions};
 use engine_api::{Client, Endpoint, Filters};
-use executor::run::{record, RunStatus, LABEL_KEEP, LABEL_PID, LABEL_RUN};
+use executor::run::{record, this_host, RunStatus, LABEL_HOST, LABEL_KEEP, LABEL_PID, LABEL_RUN};
 
+use crate::engine_flag::{self, EngineFlag};
 use crate::exit;
 use crate::runs::data_dir;
 
-/// `tug gc`.
-pub async fn gc(dry_run: bool) -> anyhow::Result<u8> {
-    let endpoint = Endpoint::from_env().context("cannot select the container engine")?;
+/// What one engine's sweep found.
+#[derive(Debug, Default)]
+struct Sweep {
+    removed: usize,
+    live_or_kept: usize,
+    other_hosts: usize,
+}
+
+/// `tug gc`: the environment's engine, then each `--engine` one.
+pub async fn gc(dry_run: bool, engines: &[EngineFlag]) -> anyhow::Result<u8> {
+    let mut endpoints = Vec::new();
+    // With --engine, the environment's engine is swept only when it is one of them.
+    if engines.is_empty() {
+        endpoints.push(Endpoint::from_env().context("cannot select the container engine")?);
+    } else {
+        match engine_flag::resolve(engines, |k| std::env::var(k).ok()) {
+            Ok(named) => endpoints.extend(named.into_iter().map(|n| n.endpoint)),
+            Err(e) => {
+                crate::report::message(&e);
+                return Ok(exit::USAGE);
+            }
+        }
+    }
+    let data = data_dir();
+    let mut failed = false;
+    for endpoint in &endpoints {
+        match sweep(&data, endpoint, dry_run).await {
+            Ok(s) => {
+                let other = if s.other_hosts > 0 {
+                    format!(
+                        "; {} created by tug on other hosts left alone (run tug gc there)",
+                        s.other_hosts
+                    )
+                } else {
+                    String::new()
+                };
+                println!(
+                    "{} {} container(s) of ended runs on {}; {} of live runs or kept on purpose left alone{other}",
+                    if dry_run { "would remove" } else { "removed" },
+                    s.removed,
+                    endpoint.url,
+                    s.live_or_kept,
+                );
+            }
+            Err(e) => {
+                // One unreachable engine does not stop the sweep of the others.
+                crate::report::error(&e);
+                failed = true;
+            }
+        }
+    }
+    // Records of runs whose process died mid-run are marked as such.
+    if !dry_run {
+        for (dir, mut rec) in record::list(&data) {
+            if rec.status == RunStatus::Running && !rec.is_live() {
+                rec.status = RunStatus::Failed;
+                rec.error = Some(
+                    "the tug process running it ended without finishing (found by tug gc)".into(),
+                );
+                let _ = record::write(&dir, &rec);
+            }
+        }
+    }
+    Ok(if failed {
+        exit::ENGINE_UNREACHABLE
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// Removes the containers of ended runs on one engine.
+async fn sweep(data: &Path, endpoint: &Endpoint, dry_run: bool) -> anyhow::Result<Sweep> {
     let client = Client::new(endpoint.clone())?;
     let containers = client
         .list_containers(&ListContainers::all(Filters::new().label(LABEL_RUN)))
         .await
         .with_context(|| format!("cannot list the containers on {}", endpoint.url))?;
-    let data = data_dir();
-    let mut removed = 0;
-    let mut kept = 0;
+    let mut found = Sweep::default();
     for c in containers {
         let run = c.labels.get(LABEL_RUN).cloned().unwrap_or_default();
+        if c.labels.get(LABEL_KEEP).is_some_and(|v| v == "1") {
+            found.live_or_kept += 1;
+            continue;
+        }
+        // `tug.pid` means something only on the machine that wrote it (containers made before
+        // the label existed count as this machine's).
+        if c.labels
+            .get(LABEL_HOST)
+            .is_some_and(|h| h.as_str() != this_host())
+        {
+            found.other_hosts += 1;
+            continue;
+        }
         let creator_alive = c
             .labels
             .get(LABEL_PID)
@@ -34,9 +117,9 @@ pub async fn gc(dry_run: bool) -> anyhow::Result<u8> {
         // A run recorded in this data directory is live while its record says so; one recorded
         // elsewhere (another TUG_DATA_DIR, another user's HOME) is live while the tug process
         // that created the container is.
-        let live = creator_alive && record::find(&data, &run).is_none_or(|(_, r)| r.is_live());
-        if live || c.labels.get(LABEL_KEEP).is_some_and(|v| v == "1") {
-            kept += 1;
+        let live = creator_alive && record::find(data, &run).is_none_or(|(_, r)| r.is_live());
+        if live {
+            found.live_or_kept += 1;
             continue;
         }
         let name = c
@@ -54,26 +137,9 @@ pub async fn gc(dry_run: bool) -> anyhow::Result<u8> {
                 Err(e) => crate::report::message(&format!("cannot remove {name}: {e}")),
             }
         }
-        removed += 1;
+        found.removed += 1;
     }
-    // Records of runs whose process died mid-run are marked as such.
-    if !dry_run {
-        for (dir, mut rec) in record::list(&data) {
-            if rec.status == RunStatus::Running && !rec.is_live() {
-                rec.status = RunStatus::Failed;
-                rec.error = Some(
-                    "the tug process running it ended without finishing (found by tug gc)".into(),
-                );
-                let _ = record::write(&dir, &rec);
-            }
-        }
-    }
-    println!(
-        "{} {removed} container(s) of ended runs on {}; {kept} of live runs or kept on purpose left alone",
-        if dry_run { "would remove" } else { "removed" },
-        endpoint.url
-    );
-    Ok(exit::SUCCESS)
+    Ok(found)
 }
 
 /// True when `pid` is a live tug process on this machine: its command name or `argv[0]` is

@@ -85,9 +85,12 @@ pub const GC: &str = "\
 Examples:
   tug gc --dry-run
   DAGU_CONTAINER_RUNTIME=podman tug gc
+  tug gc --engine d=docker --engine p=podman --engine far=ssh://ci@build-1
 
 Containers of live runs, and containers kept on purpose (keep_container: true), are left
-alone. Records of runs whose tug process died are marked failed.";
+alone, as are containers that tug on another machine created (label tug.host): only there can
+gc tell whether their run is live. Records of runs whose tug process died are marked failed.
+An engine that does not answer is reported and the others are still swept (exit 3).";
 
 /// `tug engine info --help`.
 pub const ENGINE_INFO: &str = "\

@@ -139,6 +139,11 @@ enum Command {
         /// Only say what would be removed.
         #[arg(long)]
         dry_run: bool,
+        /// Sweep this engine instead of the environment's (repeatable): `NAME=ADDRESS`,
+        /// `NAME=podman:ADDRESS`, `NAME=docker`, `NAME=podman`, or a NAME from tug's engines file,
+        /// as for `tug start --engine`.
+        #[arg(long = "engine", value_name = "NAME=ADDRESS", value_parser = engine_flag::parse)]
+        engines: Vec<engine_flag::EngineFlag>,
     },
     /// Inspect the container engine tug would use.
     #[command(subcommand, after_help = help::ENGINE_INFO)]
@@ -202,7 +207,7 @@ fn main() -> ExitCode {
                 all,
                 json,
             } => history::history(workflow.as_deref(), limit, all, json),
-            Command::Gc { dry_run } => gc::gc(dry_run).await,
+            Command::Gc { dry_run, engines } => gc::gc(dry_run, &engines).await,
             Command::Validate { files } => workflow::validate(&files),
             Command::Dry {
                 file,

@@ -19,6 +19,9 @@ pub const LABEL_WORKFLOW: &str = "tug.workflow";
 pub const LABEL_STEP: &str = "tug.step";
 /// Label: the pid of the tug process that created it (for `tug gc`).
 pub const LABEL_PID: &str = "tug.pid";
+/// Label: the host name of the machine whose tug process created the object. `tug.pid` means
+/// something only there: `tug gc` on another machine sharing the engine leaves it alone.
+pub const LABEL_HOST: &str = "tug.host";
 /// Label: set on containers the user asked to keep (`keep_container`, docker.run without
 /// `auto_remove`); `tug gc` leaves them.
 pub const LABEL_KEEP: &str = "tug.keep";
@@ -95,6 +98,7 @@ impl Engine {
             (LABEL_WORKFLOW.to_string(), self.workflow.clone()),
             (LABEL_STEP.to_string(), step.to_string()),
             (LABEL_PID.to_string(), std::process::id().to_string()),
+            (LABEL_HOST.to_string(), this_host().to_string()),
         ])
     }
 
@@ -159,6 +163,16 @@ impl Engine {
         }
         errors
     }
+}
+
+/// This machine's host name (`/proc/sys/kernel/hostname`), read once; empty when unreadable.
+pub fn this_host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default()
+    })
 }
 
 /// Stops a container with its signal and grace period (or kills it), then removes it unless

@@ -38,7 +38,9 @@ use engine_api::{Client, Endpoint};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 pub use cancel::{cancel_pair, Cancel, CancelHandle, CancelLevel};
-pub use engine::{LABEL_KEEP, LABEL_PID, LABEL_RUN, LABEL_STEP, LABEL_WORKFLOW};
+pub use engine::{
+    this_host, LABEL_HOST, LABEL_KEEP, LABEL_PID, LABEL_RUN, LABEL_STEP, LABEL_WORKFLOW,
+};
 pub use events::{Event, EventSink, OutputStream, RunStatus, StepStatus};
 pub use record::{ChildRun, ParentRef, RunRecord, StepRecord};
 /// The create requests the runner sends, for `tug dry` and other previews.
