@@ -244,11 +244,26 @@ impl Connector {
             Runtime::Docker => "the Docker daemon",
             Runtime::Podman => "the Podman API service",
         };
-        let start = match runtime {
-            Runtime::Docker => "start dockerd, or point DOCKER_HOST at a running daemon",
-            Runtime::Podman => {
-                "start it with `podman system service` (or `systemctl enable --now podman.socket`), or point DAGU_PODMAN_HOST at its socket"
+        // Where the address came from says what to fix: the variable, or the caller's own
+        // setting (`source` names it, e.g. a command-line flag).
+        let source = self.endpoint.source.as_str();
+        let fix = if source.starts_with("DOCKER_HOST")
+            || source.starts_with("DAGU_PODMAN_HOST")
+            || source.starts_with("default")
+            || source == "given"
+        {
+            match runtime {
+                Runtime::Docker => "point DOCKER_HOST at a running daemon".to_string(),
+                Runtime::Podman => "point DAGU_PODMAN_HOST at its socket".to_string(),
             }
+        } else {
+            format!("correct the address from {source}")
+        };
+        let start = match runtime {
+            Runtime::Docker => format!("start dockerd, or {fix}"),
+            Runtime::Podman => format!(
+                "start it with `podman system service` (or `systemctl enable --now podman.socket`), or {fix}"
+            ),
         };
         let (failure, hint) = match (&self.endpoint.address, e.kind()) {
             (Address::Unix(path), io::ErrorKind::NotFound) => (
