@@ -877,7 +877,6 @@ impl<S: AsyncRead + Unpin> RawResponse<S> {
     }
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Body decoding (sans I/O)
 
@@ -1709,5 +1708,4 @@ mod tests {
         assert!(RawRequest::get("/a b").encode_head().is_err());
         assert!(RawRequest::get("nope").encode_head().is_err());
     }
-
 }
