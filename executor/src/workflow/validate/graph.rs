@@ -11,6 +11,9 @@ use super::super::suggest;
 use super::checker::Checker;
 use super::step::StepDraft;
 
+/// The most steps a cycle's message names; a longer one shows its start and end.
+const CYCLE_SHOWN: usize = 12;
+
 impl Checker<'_> {
     /// Resolves `depends`, fills [`super::super::model::Step::depends`], and returns an order
     /// of the steps, or `None` when there is a cycle.
@@ -192,6 +195,16 @@ impl Checker<'_> {
                 .unwrap_or(drafts[first].step.span);
             let msg = if cycle.len() == 1 {
                 format!("step `{}` depends on itself", drafts[first].step.id)
+            } else if ids.len() > CYCLE_SHOWN + 1 {
+                // A long cycle keeps its start and its closing steps; the middle is counted.
+                let tail = CYCLE_SHOWN / 2;
+                format!(
+                    "dependency cycle of {} steps: {} → … ({} more) … → {}",
+                    cycle.len(),
+                    ids[..CYCLE_SHOWN - tail].join(" → "),
+                    ids.len() - CYCLE_SHOWN,
+                    ids[ids.len() - tail..].join(" → ")
+                )
             } else {
                 format!("dependency cycle: {}", ids.join(" → "))
             };
