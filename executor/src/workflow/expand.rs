@@ -215,12 +215,17 @@ impl Scope {
     }
 
     /// The value of a plain variable.
+    ///
+    /// `ITEM` is the current `parallel` item where there is one; elsewhere it is an ordinary
+    /// variable (a child workflow's parameter named `ITEM`, say).
     pub fn get(&self, name: &str) -> Option<&str> {
         if name == "ITEM" {
-            return match &self.item {
-                Some(serde_json::Value::String(s)) => Some(s),
-                _ => None,
-            };
+            if let Some(item) = &self.item {
+                return match item {
+                    serde_json::Value::String(s) => Some(s),
+                    _ => None,
+                };
+            }
         }
         self.vars.get(name).map(String::as_str)
     }
@@ -240,8 +245,8 @@ impl Scope {
             return self.params.get(&r.fields[0]).cloned();
         }
         let json;
-        let value: &serde_json::Value = if r.name == "ITEM" {
-            self.item.as_ref()?
+        let value: &serde_json::Value = if let (true, Some(item)) = (r.name == "ITEM", &self.item) {
+            item
         } else {
             let text = self.vars.get(&r.name)?;
             if r.fields.is_empty() {
@@ -375,6 +380,21 @@ mod tests {
             expand("${ITEM}", &s, None, Escapes::Literal).text,
             "python:3.10"
         );
+    }
+
+    #[test]
+    fn item_outside_a_fan_out_is_an_ordinary_variable() {
+        // A child workflow's parameter named ITEM (its parent passed `ITEM: ${ITEM}`).
+        let mut s = scope();
+        s.set_param("ITEM", r#"{"os":"linux"}"#);
+        assert_eq!(
+            expand("${ITEM} ${ITEM.os} $ITEM", &s, None, Escapes::Literal).text,
+            r#"{"os":"linux"} linux {"os":"linux"}"#
+        );
+        assert_eq!(s.get("ITEM"), Some(r#"{"os":"linux"}"#));
+        // Inside a fan-out the item wins.
+        s.set_item(serde_json::json!(7));
+        assert_eq!(expand("${ITEM}", &s, None, Escapes::Literal).text, "7");
     }
 
     #[test]
