@@ -160,8 +160,19 @@ pub(crate) async fn run_step(
 
 /// The last 64 KiB of a log file.
 fn tail_of(path: &Path) -> String {
-    std::fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b[b.len().saturating_sub(64 * 1024)..]).into_owned())
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 64 * 1024;
+    // Only the tail is read: a step's log may be gigabytes.
+    let read = || -> std::io::Result<Vec<u8>> {
+        let mut f = std::fs::File::open(path)?;
+        let len = f.metadata()?.len();
+        f.seek(SeekFrom::Start(len.saturating_sub(TAIL)))?;
+        let mut buf = Vec::with_capacity(TAIL as usize);
+        f.take(TAIL).read_to_end(&mut buf)?;
+        Ok(buf)
+    };
+    read()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
 }
 
