@@ -207,6 +207,22 @@ pub enum Error {
         during: &'static str,
     },
 
+    /// A pull or push that the engine reported failed partway, for a reason other than
+    /// credentials or a missing image: a layer download cut short, an error the registry
+    /// answered for a blob. Engines report these inside their progress stream with only their
+    /// own words ("unexpected EOF", "unknown blob"), so the image is added here.
+    #[error("{operation} of {image}: {message}")]
+    Transfer {
+        /// `pull` or `push`.
+        operation: &'static str,
+        /// The image, as `repository:tag` (or `repository@digest`).
+        image: String,
+        /// The registry host.
+        registry: String,
+        /// The engine's message.
+        message: String,
+    },
+
     /// A registry credential could not be found or used.
     #[error("registry credentials for {registry}: {message}")]
     Auth {
@@ -314,6 +330,7 @@ impl Error {
         match self {
             Error::Engine { message, .. }
             | Error::Stream { message }
+            | Error::Transfer { message, .. }
             | Error::Auth { message, .. } => Some(message),
             _ => None,
         }

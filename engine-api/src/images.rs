@@ -18,7 +18,10 @@
 //!   (push), is [`Error::Engine`] of kind [`ErrorKind::NotFound`] ([`Error::is_not_found`]).
 //!   When an engine reports it inside its `200` stream the status is given as 404, the one
 //!   Docker answers the same pull with;
-//! * any other error inside a stream is [`Error::Stream`] with the engine's message.
+//! * any other error inside a pull's or push's stream (a layer download cut short, an error
+//!   the registry answered for a blob) is [`Error::Transfer`], naming the image and the
+//!   registry, with the engine's message; inside the stream of an import, build or load it is
+//!   [`Error::Stream`] with the engine's message.
 //!
 //! ```no_run
 //! use engine_api::auth::CredentialStore;
@@ -657,8 +660,17 @@ impl Operation {
 pub struct ProgressStream<T> {
     inner: JsonStream<T>,
     op: Operation,
-    registry: Option<String>,
+    target: Option<Target>,
     done: bool,
+}
+
+/// The image a pull or push is about, for its errors.
+#[derive(Debug, Clone)]
+struct Target {
+    /// `repository:tag` or `repository@digest`.
+    image: String,
+    /// The registry host.
+    registry: String,
 }
 
 /// The progress of a pull.
@@ -674,9 +686,10 @@ impl<T: DeserializeOwned> ProgressStream<T> {
     /// # Errors
     ///
     /// [`Error::Auth`] when the registry wants or rejects credentials, [`Error::Engine`] of kind
-    /// [`ErrorKind::NotFound`] for an image the registry does not have, [`Error::Stream`] for
-    /// any other failure the engine reports, and the stream's own errors (a broken connection,
-    /// an undecodable line).
+    /// [`ErrorKind::NotFound`] for an image the registry does not have, [`Error::Transfer`]
+    /// (a pull or push) or [`Error::Stream`] (an import, build or load) for any other failure
+    /// the engine reports, and the stream's own errors (a broken connection, an undecodable
+    /// line).
     pub async fn next_item(&mut self) -> Result<Option<T>> {
         poll_fn(|cx| self.poll_next_item(cx)).await
     }
@@ -697,7 +710,7 @@ impl<T: DeserializeOwned> ProgressStream<T> {
                 if !matches!(e, Error::Decode { .. }) {
                     self.done = true;
                 }
-                Poll::Ready(Err(classify(e, self.op, self.registry.as_deref())))
+                Poll::Ready(Err(classify(e, self.op, self.target.as_ref())))
             }
         }
     }
@@ -774,11 +787,12 @@ impl<T: DeserializeOwned> Stream for ProgressStream<T> {
 }
 
 /// Maps an engine or stream error of `op` to the typed errors of the module docs.
-fn classify(e: Error, op: Operation, registry: Option<&str>) -> Error {
-    let registry = match registry {
-        Some(r) if op.talks_to_registry() => r,
+fn classify(e: Error, op: Operation, target: Option<&Target>) -> Error {
+    let target = match target {
+        Some(t) if op.talks_to_registry() => t,
         _ => return e,
     };
+    let registry = target.registry.as_str();
     let (message, status) = match &e {
         Error::Stream { message } => (message.as_str(), None),
         Error::Engine {
@@ -802,6 +816,18 @@ fn classify(e: Error, op: Operation, registry: Option<&str>) -> Error {
         return Error::Engine {
             kind: ErrorKind::NotFound,
             status: 404,
+            message: message.to_string(),
+        };
+    }
+    if status.is_none() {
+        return Error::Transfer {
+            operation: if op == Operation::Pull {
+                "pull"
+            } else {
+                "push"
+            },
+            image: target.image.clone(),
+            registry: registry.to_string(),
             message: message.to_string(),
         };
     }
@@ -937,8 +963,12 @@ impl Client {
         if let Some(auth) = &opts.auth {
             req = req.header(auth_header_name(), auth.header_value());
         }
-        let registry = opts.registry();
-        self.progress(req, RawBody::empty(), Operation::Pull, Some(registry))
+        let separator = if opts.tag.contains(':') { '@' } else { ':' };
+        let target = Target {
+            image: format!("{}{separator}{}", opts.from_image, opts.tag),
+            registry: opts.registry(),
+        };
+        self.progress(req, RawBody::empty(), Operation::Pull, Some(target))
             .await
     }
 
@@ -965,7 +995,10 @@ impl Client {
             req,
             RawBody::empty(),
             Operation::Push,
-            Some(registry_of(repo)),
+            Some(Target {
+                image: format!("{repo}:{tag}"),
+                registry: registry_of(repo),
+            }),
         )
         .await
     }
@@ -1053,17 +1086,17 @@ impl Client {
         req: Request,
         body: RawBody,
         op: Operation,
-        registry: Option<String>,
+        target: Option<Target>,
     ) -> Result<ProgressStream<T>> {
         let what = format!("{} {}", req.method, req.path);
         match self.stream(req, body, false).await {
             Ok(response) => Ok(ProgressStream {
                 inner: response.into_json_stream(what),
                 op,
-                registry,
+                target,
                 done: false,
             }),
-            Err(e) => Err(classify(e, op, registry.as_deref())),
+            Err(e) => Err(classify(e, op, target.as_ref())),
         }
     }
 }
@@ -1147,7 +1180,11 @@ mod tests {
 
     #[test]
     fn registry_errors_are_typed() {
-        let reg = Some("127.0.0.1:5000");
+        let target = Target {
+            image: "127.0.0.1:5000/tug/busybox:latest".into(),
+            registry: "127.0.0.1:5000".into(),
+        };
+        let reg = Some(&target);
         // Docker: a 500 before the stream.
         let e = classify(
             Error::Engine {
@@ -1179,15 +1216,25 @@ mod tests {
             reg,
         );
         assert!(matches!(&e, Error::Auth { registry, .. } if registry == "127.0.0.1:5000"));
-        // Other failures keep their shape; builds are not about a registry.
+        // Other failures of a pull or push name the image and keep the engine's message;
+        // builds are not about a registry.
         let e = classify(
             Error::Stream {
-                message: "no space left on device".into(),
+                message: "unknown blob".into(),
             },
             Operation::Pull,
             reg,
         );
-        assert!(matches!(e, Error::Stream { .. }));
+        assert!(
+            matches!(&e, Error::Transfer { registry, .. } if registry == "127.0.0.1:5000"),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "pull of 127.0.0.1:5000/tug/busybox:latest: unknown blob"
+        );
+        assert_eq!(e.engine_message(), Some("unknown blob"));
+        assert!(!e.is_connect() && !e.is_not_found() && !e.is_unauthorized());
         let e = classify(
             Error::Stream {
                 message: "COPY failed: file not found".into(),
@@ -1514,6 +1561,48 @@ mod wire {
         assert!(
             s.next_item().await.unwrap().is_none(),
             "the stream ends after an error"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pull_failing_halfway_names_the_image_after_the_progress() {
+        const DIGEST: &str =
+            "sha256:0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c";
+        let fake = Fake::start(|_| {
+            json_lines(&[
+                r#"{"status":"Pulling fs layer","progressDetail":{},"id":"9a1f"}"#,
+                r#"{"status":"Downloading","progressDetail":{"current":2097152,"total":4198400},"id":"9a1f"}"#,
+                r#"{"errorDetail":{"message":"unexpected EOF"},"error":"unexpected EOF"}"#,
+            ])
+        });
+        let mut s = fake
+            .client
+            .pull_image(&PullOptions::new("r:5001/tug/big:t1").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            s.next_item().await.unwrap().unwrap().status,
+            "Pulling fs layer"
+        );
+        assert_eq!(s.next_item().await.unwrap().unwrap().status, "Downloading");
+        let e = s.next_item().await.unwrap_err();
+        assert_eq!(e.to_string(), "pull of r:5001/tug/big:t1: unexpected EOF");
+        assert!(
+            matches!(&e, Error::Transfer { operation: "pull", registry, .. } if registry == "r:5001"),
+            "{e:?}"
+        );
+        assert!(s.next_item().await.unwrap().is_none());
+        let e = fake
+            .client
+            .pull_image(&PullOptions::new(&format!("r:5001/tug/big@{DIGEST}")).unwrap())
+            .await
+            .unwrap()
+            .finish()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("pull of r:5001/tug/big@{DIGEST}: unexpected EOF")
         );
     }
 

@@ -107,6 +107,9 @@ async fn pull(
                 "cannot pull {image}: authentication with registry {registry} failed: {}",
                 e.engine_message().unwrap_or(&chain(&e))
             ))
+        } else if let engine_api::Error::Transfer { message, .. } = &e {
+            // The engine's words alone: the transfer error's own text repeats the image.
+            StepFailure::message(format!("cannot pull {image} from {registry}: {message}"))
         } else {
             StepFailure::engine(format!("cannot pull {image} from {registry}"), &e)
         }
