@@ -1224,3 +1224,74 @@ pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+// ---------------------------------------------------------------------------------------------
+// The rig's registry over plain HTTP (to delete what tests push there)
+
+fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// One request to the rig's registry (with its credentials); returns the status and the raw head.
+pub fn registry_request(method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let (host, user, password) = registry();
+    let mut s = std::net::TcpStream::connect(&host)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let accept = "application/vnd.docker.distribution.manifest.v2+json, \
+                  application/vnd.oci.image.manifest.v1+json, \
+                  application/vnd.docker.distribution.manifest.list.v2+json, \
+                  application/vnd.oci.image.index.v1+json";
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n",
+        base64(format!("{user}:{password}").as_bytes())
+    )?;
+    let mut response = Vec::new();
+    s.read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((status, text))
+}
+
+/// Deletes `repo:tag` (`tug/x`, `t1`) from the registry; a missing one is fine.
+pub fn registry_delete(repo: &str, tag: &str) -> std::io::Result<()> {
+    let (status, head) = registry_request("HEAD", &format!("/v2/{repo}/manifests/{tag}"))?;
+    if status == 404 {
+        return Ok(());
+    }
+    let digest = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("docker-content-digest")
+                .then(|| v.trim().to_string())
+        })
+        .ok_or_else(|| std::io::Error::other(format!("no digest for {repo}:{tag}: {head}")))?;
+    let (status, head) = registry_request("DELETE", &format!("/v2/{repo}/manifests/{digest}"))?;
+    if status != 202 && status != 404 {
+        return Err(std::io::Error::other(format!("DELETE answered {head}")));
+    }
+    Ok(())
+}
