@@ -807,8 +807,14 @@ fn classify(e: Error, op: Operation, target: Option<&Target>) -> Error {
         };
     }
     let missing = match op {
-        // Docker answers a missing image with 404 before the stream; Podman inside it.
-        Operation::Pull => status.is_none() && looks_missing(message),
+        // Docker answers a missing image with 404 before the stream; Podman inside it. A
+        // layer the registry no longer has (Podman: "reading blob …: … 404 (Not Found)") is
+        // an image that cannot be pulled, not a missing image or tag.
+        Operation::Pull => {
+            status.is_none()
+                && looks_missing(message)
+                && !message.to_ascii_lowercase().contains("blob")
+        }
         // Docker reports a push of a missing local image inside its stream.
         _ => status.is_none() && message.contains("does not exist locally"),
     };
@@ -1235,6 +1241,16 @@ mod tests {
         );
         assert_eq!(e.engine_message(), Some("unknown blob"));
         assert!(!e.is_connect() && !e.is_not_found() && !e.is_unauthorized());
+        // Podman's words for a blob the registry answered 404 for.
+        let e = classify(
+            Error::Stream {
+                message: "reading blob sha256:836e: Error fetching blob: invalid status code from registry 404 (Not Found)".into(),
+            },
+            Operation::Pull,
+            reg,
+        );
+        assert!(matches!(&e, Error::Transfer { .. }), "{e:?}");
+        assert!(!e.is_not_found());
         let e = classify(
             Error::Stream {
                 message: "COPY failed: file not found".into(),
