@@ -5,8 +5,8 @@
 //! it again through a proxy that the test runs on a fixed loopback port (the rig declares
 //! `TUG_TEST_FAULT_PROXY_PORTS` insecure for Podman; Docker trusts 127.0.0.0/8). The proxy
 //! forwards the registry's HTTP, but for the layer's blob it either
-//! * cuts the body after half of its `Content-Length`, on every attempt (engines retry an
-//!   interrupted download: Docker five times, with a growing pause), or
+//! * cuts the body after half of its `Content-Length`, on every attempt (Docker retries an
+//!   interrupted download, six attempts in all, 75 s; Podman 4.3 does not), or
 //! * answers with the registry's own error document, `BLOB_UNKNOWN`.
 //!
 //! Through engine-api the pull stream ends with a typed error (`Error::Transfer`), never a
@@ -35,7 +35,8 @@ const LAYER_BYTES: usize = 4 << 20;
 /// bytes).
 const LAYER_AT_LEAST: u64 = 1 << 20;
 
-/// Longest a failing pull may take: Docker pauses 5 + 10 + 15 + 20 s between its five attempts.
+/// Longest a failing pull may take: Docker pauses 5 + 10 + 15 + 20 + 25 s between its six
+/// attempts at a cut layer.
 const PULL_LIMIT: Duration = Duration::from_secs(150);
 
 // ---------------------------------------------------------------------------------------------
