@@ -9,29 +9,7 @@ use engine_api::auth::{CredentialSource, CredentialStore, MapEnvironment, Regist
 use engine_api::images::{PullOptions, RemoveImageOptions};
 use engine_api::reference::ImageRef;
 use engine_api::{Client, Error};
-use tug_tests::{engine_test, registry, registry_image};
-
-/// Standard base64, for writing `auth` fields the way `docker login` does.
-fn base64(data: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
+use tug_tests::{base64, engine_test, registry, registry_image};
 
 fn auth_field(user: &str, password: &str) -> String {
     base64(format!("{user}:{password}").as_bytes())

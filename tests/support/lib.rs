@@ -1228,7 +1228,8 @@ pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 // ---------------------------------------------------------------------------------------------
 // The rig's registry over plain HTTP (to delete what tests push there)
 
-fn base64(data: &[u8]) -> String {
+/// Standard base64 (with padding), for `auth` fields written the way `docker login` does.
+pub fn base64(data: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
