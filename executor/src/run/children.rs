@@ -153,6 +153,22 @@ async fn run_child(
     // Boxed: a child run is a run, and runs contain steps that may start children.
     let child_run = super::run_boxed(Arc::new(wf), options, EventSink::new(tx), cancel.clone());
     let (summary, ()) = tokio::join!(child_run, forward);
+    if let ChildEngine::Leased(lease) = &engine {
+        if summary.engine_unreachable {
+            // Later children go to the engines that still answer.
+            if lease.mark_unreachable() {
+                ctx.events
+                    .notice(
+                        Some(step.id.as_str()),
+                        format!(
+                            "engine {} does not answer: the next children go to the other engines",
+                            lease.engine().name
+                        ),
+                    )
+                    .await;
+            }
+        }
+    }
     // The engine counts the child as running until here (teardown included).
     drop(engine);
     ctx.events.send(child_event(summary.status)).await;

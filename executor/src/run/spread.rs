@@ -10,7 +10,10 @@
 //!
 //! A child keeps its engine to the end (its containers, pulls and teardown happen there); a
 //! `dag.run` child without `parallel` runs on its parent's engine. Nothing here connects: an
-//! engine that cannot be reached fails the children given to it, as a single engine would.
+//! engine that cannot be reached fails the children given to it, as a single engine would, and
+//! once one of its children has failed that way it gets no more children while another engine
+//! is left (otherwise least-busy would hand nearly every item to the dead engine, whose
+//! children end at once).
 
 use std::sync::{Arc, Mutex};
 
@@ -59,6 +62,8 @@ struct PoolState {
     active: Vec<usize>,
     /// The next engine for round-robin.
     next: usize,
+    /// Engines a child found unreachable.
+    down: Vec<bool>,
 }
 
 impl EnginePool {
@@ -73,6 +78,7 @@ impl EnginePool {
             state: Mutex::new(PoolState {
                 active: vec![0; engines.len()],
                 next: 0,
+                down: vec![false; engines.len()],
             }),
             engines,
             spread,
@@ -93,9 +99,17 @@ impl EnginePool {
     /// running until the lease is dropped.
     pub(crate) fn acquire(self: &Arc<Self>) -> Lease {
         let mut state = self.state.lock().unwrap();
+        let n = self.engines.len();
+        // Engines found unreachable are passed over while any other is left.
+        let all_down = state.down.iter().all(|d| *d);
+        let usable = |state: &PoolState, i: usize| all_down || !state.down[i];
         let index = match self.spread {
             Spread::RoundRobin => {
-                let i = state.next % self.engines.len();
+                let start = state.next % n;
+                let i = (0..n)
+                    .map(|k| (start + k) % n)
+                    .find(|&i| usable(&state, i))
+                    .unwrap_or(start);
                 state.next = i + 1;
                 i
             }
@@ -105,8 +119,9 @@ impl EnginePool {
                     .active
                     .iter()
                     .enumerate()
+                    .filter(|(i, _)| usable(&state, *i))
                     .min_by_key(|(_, n)| **n)
-                    .expect("the pool has an engine");
+                    .expect("the pool has a usable engine");
                 i
             }
         };
@@ -129,6 +144,12 @@ impl Lease {
     /// The engine.
     pub(crate) fn engine(&self) -> &NamedEngine {
         &self.pool.engines[self.index]
+    }
+
+    /// Records that a child found this engine unreachable; true the first time.
+    pub(crate) fn mark_unreachable(&self) -> bool {
+        let mut state = self.pool.state.lock().unwrap();
+        !std::mem::replace(&mut state.down[self.index], true)
     }
 }
 
@@ -186,6 +207,31 @@ mod tests {
         held.clear();
         assert_eq!(p.state.lock().unwrap().active, [0, 0, 0]);
         assert_eq!(p.acquire().engine().name, "a");
+    }
+
+    #[test]
+    fn an_unreachable_engine_gets_no_more_children_while_another_is_left() {
+        for spread in [Spread::LeastBusy, Spread::RoundRobin] {
+            let p = pool(&["a", "b", "c"], spread);
+            let first = p.acquire();
+            assert_eq!(first.engine().name, "a");
+            assert!(first.mark_unreachable(), "the first report counts");
+            assert!(!first.mark_unreachable(), "a second one does not");
+            drop(first);
+            // `a` is idle again, but it does not answer: it is passed over.
+            let held: Vec<Lease> = (0..4).map(|_| p.acquire()).collect();
+            assert!(
+                !names(&held).contains(&"a"),
+                "{spread:?}: {:?}",
+                names(&held)
+            );
+            // When every engine is down, children still go somewhere (and fail there).
+            for l in &held {
+                l.mark_unreachable();
+            }
+            let last = p.acquire();
+            assert!(["a", "b", "c"].contains(&last.engine().name.as_str()));
+        }
     }
 
     #[test]
