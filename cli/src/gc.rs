@@ -22,6 +22,8 @@ struct Sweep {
     removed: usize,
     live_or_kept: usize,
     other_hosts: usize,
+    /// Removals the engine refused.
+    failed: usize,
 }
 
 /// `tug gc`: the environment's engine, then each `--engine` one.
@@ -41,6 +43,7 @@ pub async fn gc(dry_run: bool, engines: &[EngineFlag]) -> anyhow::Result<u8> {
     }
     let data = data_dir();
     let mut failed = false;
+    let mut refused_any = false;
     for endpoint in &endpoints {
         match sweep(&data, endpoint, dry_run).await {
             Ok(s) => {
@@ -52,8 +55,14 @@ pub async fn gc(dry_run: bool, engines: &[EngineFlag]) -> anyhow::Result<u8> {
                 } else {
                     String::new()
                 };
+                let refused = if s.failed > 0 {
+                    refused_any = true;
+                    format!("; {} could not be removed", s.failed)
+                } else {
+                    String::new()
+                };
                 println!(
-                    "{} {} container(s) of ended runs on {}; {} of live runs or kept on purpose left alone{other}",
+                    "{} {} container(s) of ended runs on {}; {} of live runs or kept on purpose left alone{other}{refused}",
                     if dry_run { "would remove" } else { "removed" },
                     s.removed,
                     endpoint.url,
@@ -81,6 +90,8 @@ pub async fn gc(dry_run: bool, engines: &[EngineFlag]) -> anyhow::Result<u8> {
     }
     Ok(if failed {
         exit::ENGINE_UNREACHABLE
+    } else if refused_any {
+        exit::FAILURE
     } else {
         exit::SUCCESS
     })
@@ -133,8 +144,13 @@ async fn sweep(data: &Path, endpoint: &Endpoint, dry_run: bool) -> anyhow::Resul
         } else {
             match client.remove_container(&c.id, RemoveOptions::force()).await {
                 Ok(()) => println!("removed {name} ({short}) of run {run}"),
-                Err(e) if e.is_not_found() => {}
-                Err(e) => crate::report::message(&format!("cannot remove {name}: {e}")),
+                // Gone already (another gc, its own run's teardown): nothing left to do.
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => {
+                    crate::report::message(&format!("cannot remove {name} ({short}): {e}"));
+                    found.failed += 1;
+                    continue;
+                }
             }
         }
         found.removed += 1;
