@@ -93,24 +93,31 @@ pub(crate) fn select(
         return Ok(None);
     };
     let path = dir.join("config.json");
+    // As the docker CLI, which warns and goes on: a config.json that cannot be read (a
+    // root-owned ~/.docker left by `sudo docker`, say) or parsed selects no context. The
+    // reason is kept as what chose the default, so `tug engine info` shows it.
+    let unusable = |why: String| {
+        Ok(Some((
+            DEFAULT_CONTEXT.to_string(),
+            format!("no usable config.json: {why}"),
+        )))
+    };
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return unusable(format!("cannot read {}: {e}", path.display())),
+    };
+    let doc: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(d) => d,
         Err(e) => {
-            return Err(Error::io(
-                format!("cannot read {} (for currentContext)", path.display()),
-                e,
+            return unusable(format!(
+                "{} is not valid JSON (line {}, column {})",
+                path.display(),
+                e.line(),
+                e.column()
             ))
         }
     };
-    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        Error::config(format!(
-            "{} is not a valid config.json document (line {}, column {}); it is read for currentContext",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
-    })?;
     match doc.get("currentContext") {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
@@ -294,13 +301,16 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_broken_config_json_names_the_file() {
+    fn a_broken_config_json_selects_the_default_and_says_why() {
+        // As the docker CLI (which warns and goes on): no context, the reason kept.
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("config.json"), "{ nope").unwrap();
         let none = |_: &str| None;
-        let msg = select(&none, Some(dir.path())).unwrap_err().to_string();
-        assert!(msg.contains("config.json"), "{msg}");
-        assert!(msg.contains("line 1"), "{msg}");
+        let (name, why) = select(&none, Some(dir.path())).unwrap().unwrap();
+        assert_eq!(name, DEFAULT_CONTEXT);
+        assert!(why.contains("config.json"), "{why}");
+        assert!(why.contains("line 1"), "{why}");
+        // A currentContext of the wrong type is still an error naming it.
         std::fs::write(dir.path().join("config.json"), r#"{"currentContext":3}"#).unwrap();
         let msg = select(&none, Some(dir.path())).unwrap_err().to_string();
         assert!(msg.contains("currentContext"), "{msg}");
