@@ -149,6 +149,13 @@ pub fn parse(value: &str) -> Result<EngineFlag, String> {
             _ => (None, Some(spec.to_string())),
         }
     };
+    if runtime == Some(Runtime::Podman)
+        && address.as_deref().is_some_and(|a| a.starts_with("ssh://"))
+    {
+        return Err(format!(
+            "engine {name:?}: Podman over ssh:// is not supported; forward its socket (e.g. `ssh -NL /tmp/podman.sock:/run/podman/podman.sock HOST`) and name that: {name}=podman:unix:///tmp/podman.sock"
+        ));
+    }
     if let Some(a) = &address {
         // The address is checked now; the environment's TLS settings are added by `resolve`.
         Endpoint::parse(a, None).map_err(|e| format!("engine {name:?}: {}", config_message(&e)))?;
@@ -258,8 +265,16 @@ fn expand_references(
                 .cloned()
                 .ok_or_else(|| {
                     let names: Vec<&str> = defined.iter().map(|d| d.name.as_str()).collect();
+                    // `--engine docker` most likely meant the environment's Docker.
+                    let hint = match flag.name.as_str() {
+                        "docker" | "podman" => format!(
+                            "; for the environment's {0}, give it a name: --engine NAME={0}",
+                            flag.name
+                        ),
+                        _ => String::new(),
+                    };
                     format!(
-                        "--engine {}: no engine of that name in {} (it defines: {})",
+                        "--engine {}: no engine of that name in {} (it defines: {}){hint}",
                         flag.name,
                         path.display(),
                         if names.is_empty() {
@@ -321,6 +336,14 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn podman_over_ssh_is_refused_with_the_socket_forward() {
+        let e = parse("p=podman:ssh://me@far").unwrap_err();
+        assert!(e.contains("not supported"), "{e}");
+        assert!(e.contains("p=podman:unix://"), "{e}");
+        assert!(parse("d=docker:ssh://me@far").is_ok());
+    }
 
     fn flag(name: &str, runtime: Option<Runtime>, address: Option<&str>) -> EngineFlag {
         EngineFlag {
