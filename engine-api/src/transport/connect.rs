@@ -183,6 +183,16 @@ impl Connector {
 
     /// Opens a new connection.
     pub async fn connect(&self) -> Result<Conn> {
+        if let Some(dialer) = &self.ssh {
+            // Waiting for an ssh login slot (shared by every client of this process) is not
+            // the engine being slow, so the connect timeout does not cover it; starting ssh
+            // is immediate and its login is bounded by ssh's own ConnectTimeout.
+            let slot = dialer.login_slot().await;
+            return dialer
+                .spawn(slot)
+                .map(Conn::Ssh)
+                .map_err(|e| self.io_error(e));
+        }
         match tokio::time::timeout(self.connect_timeout, self.connect_inner()).await {
             Ok(r) => r,
             Err(_) => Err(self.connect_error(
@@ -218,14 +228,7 @@ impl Connector {
                         .map_err(|e| self.tls_error(e)),
                 }
             }
-            Address::Ssh(_) => {
-                let dialer = self.ssh.as_ref().expect("ssh endpoints have a dialer");
-                dialer
-                    .dial()
-                    .await
-                    .map(Conn::Ssh)
-                    .map_err(|e| self.io_error(e))
-            }
+            Address::Ssh(_) => unreachable!("ssh endpoints connect through their dialer"),
         }
     }
 

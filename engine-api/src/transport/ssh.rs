@@ -24,9 +24,13 @@
 //!   carries ssh's stderr. Before the engine answered anything this becomes
 //!   [`Error::Connect`] with [`ConnectFailure::Ssh`] ([`diagnose`]); later it is
 //!   [`Error::ConnectionLost`] with the same cause.
-//! * At most [`MAX_CONCURRENT_HANDSHAKES`] ssh processes of one client log in at a time: sshd
-//!   drops unauthenticated connections beyond `MaxStartups` (10 by default), which a burst of
-//!   parallel steps would otherwise reach.
+//! * At most [`MAX_CONCURRENT_HANDSHAKES`] ssh processes of this process log in to one target
+//!   (`user@host:port`) at a time, whatever the number of clients (tug makes one per run and
+//!   per fan-out child): sshd drops unauthenticated connections beyond `MaxStartups` (10 by
+//!   default), which a burst of parallel steps would otherwise reach. The wait for a slot does
+//!   not count against the connect timeout; a slot is freed when the engine's first bytes
+//!   arrive, when ssh ends or fails a write, when the stream is dropped, or after
+//!   [`HANDSHAKE_SLOT_MAX`].
 //!
 //! # Example
 //!
@@ -47,6 +51,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::future::Future;
@@ -54,7 +59,7 @@ use std::io;
 use std::path::Path;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -66,16 +71,37 @@ use tokio::time::Sleep;
 use crate::endpoint::SshAddress;
 use crate::error::{ConnectFailure, Error};
 
-/// How many ssh processes of one client may be logging in at once. A process counts until the
-/// engine's first bytes arrive through it, it ends, or [`HANDSHAKE_SLOT_MAX`] passes.
+/// How many ssh processes of this process may be logging in to one target at once. A process
+/// counts until the engine's first bytes arrive through it, it ends, a write to it fails, its
+/// stream is dropped, or [`HANDSHAKE_SLOT_MAX`] passes.
 pub const MAX_CONCURRENT_HANDSHAKES: usize = 8;
 /// The longest one ssh process holds a handshake slot.
-const HANDSHAKE_SLOT_MAX: Duration = Duration::from_secs(3);
+pub const HANDSHAKE_SLOT_MAX: Duration = Duration::from_secs(3);
 /// How much of ssh's stderr is kept for the error message.
 const MAX_STDERR: usize = 8 * 1024;
 /// After ssh's stdout ends, how long to wait for its exit status before taking the end as a
 /// clean close.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// The login slots of each ssh target (`user@host:port`), shared by every client of this
+/// process.
+fn handshake_slots(target: &str) -> Arc<Semaphore> {
+    static SLOTS: OnceLock<Mutex<HashMap<String, Arc<Semaphore>>>> = OnceLock::new();
+    let mut slots = SLOTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Arc::clone(
+        slots
+            .entry(target.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES))),
+    )
+}
+
+/// A slot to log in to an ssh target ([`SshDialer::login_slot`]), held by the ssh process
+/// started with it until its login is over.
+#[derive(Debug)]
+pub struct LoginSlot(OwnedSemaphorePermit);
 
 /// Starts `ssh … docker system dial-stdio` processes for one `ssh://` address.
 #[derive(Debug)]
@@ -133,8 +159,8 @@ impl SshDialer {
         SshDialer {
             program: "ssh".into(),
             args,
+            handshakes: handshake_slots(&target),
             target,
-            handshakes: Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES)),
         }
     }
 
@@ -148,15 +174,28 @@ impl SshDialer {
         line
     }
 
-    /// Starts one ssh process and returns its stdio as a stream. Only a failure to start ssh
-    /// is reported here; a failure to log in shows on the first read or write.
-    pub async fn dial(&self) -> io::Result<SshStream> {
-        let permit = self
-            .handshakes
-            .clone()
+    /// Waits for a slot to log in to this dialer's target (see [`MAX_CONCURRENT_HANDSHAKES`]).
+    /// Slots are held for at most [`HANDSHAKE_SLOT_MAX`], so the wait is bounded; it is not
+    /// part of connecting, and a connect timeout should not cover it.
+    pub async fn login_slot(&self) -> LoginSlot {
+        let permit = Arc::clone(&self.handshakes)
             .acquire_owned()
             .await
             .expect("the handshake semaphore is never closed");
+        LoginSlot(permit)
+    }
+
+    /// Waits for a login slot, then starts one ssh process ([`SshDialer::spawn`]).
+    pub async fn dial(&self) -> io::Result<SshStream> {
+        let slot = self.login_slot().await;
+        self.spawn(slot)
+    }
+
+    /// Starts one ssh process, which holds `slot` while it logs in, and returns its stdio as a
+    /// stream. Only a failure to start ssh is reported here; a failure to log in shows on the
+    /// first read or write.
+    pub fn spawn(&self, slot: LoginSlot) -> io::Result<SshStream> {
+        let permit = slot.0;
         let mut child = Command::new(&self.program)
             .args(&self.args)
             .stdin(Stdio::piped())
@@ -173,10 +212,13 @@ impl SshDialer {
         let stderr = child.stderr.take();
 
         let slot = Arc::new(Mutex::new(Some(permit)));
-        let timer_slot = Arc::clone(&slot);
+        // The timer only holds a weak reference: a dropped stream frees its slot at once.
+        let timer_slot = Arc::downgrade(&slot);
         tokio::spawn(async move {
             tokio::time::sleep(HANDSHAKE_SLOT_MAX).await;
-            release(&timer_slot);
+            if let Some(slot) = timer_slot.upgrade() {
+                release(&slot);
+            }
         });
 
         let (exit_tx, exit_rx) = oneshot::channel();
@@ -360,6 +402,12 @@ impl fmt::Debug for SshStream {
     }
 }
 
+impl Drop for SshStream {
+    fn drop(&mut self) {
+        self.release_slot();
+    }
+}
+
 impl SshStream {
     fn release_slot(&mut self) {
         if let Some(slot) = self.slot.take() {
@@ -464,6 +512,7 @@ impl AsyncWrite for SshStream {
         match ready!(Pin::new(stdin).poll_write(cx, buf)) {
             Ok(n) => Poll::Ready(Ok(n)),
             Err(e) => {
+                this.release_slot();
                 let failure = ready!(this.poll_failure(cx));
                 Poll::Ready(Err(failure.unwrap_or(e)))
             }
@@ -485,6 +534,7 @@ impl AsyncWrite for SshStream {
         match ready!(Pin::new(stdin).poll_write_vectored(cx, bufs)) {
             Ok(n) => Poll::Ready(Ok(n)),
             Err(e) => {
+                this.release_slot();
                 let failure = ready!(this.poll_failure(cx));
                 Poll::Ready(Err(failure.unwrap_or(e)))
             }
@@ -638,6 +688,29 @@ mod tests {
         ));
         assert!(e.to_string().contains("Connection refused"), "{e}");
         assert!(e.is_connect());
+    }
+
+    #[tokio::test]
+    async fn login_slots_are_per_target_across_dialers_and_freed_on_drop() {
+        let mut a = addr(Some("slots"), Some(2200), None);
+        a.host = "slots.example.com".into();
+        let mut d1 = SshDialer::new(&a, None, Duration::from_secs(1));
+        let d2 = SshDialer::new(&a, Some(Path::new("/x")), Duration::from_secs(5));
+        assert!(Arc::ptr_eq(&d1.handshakes, &d2.handshakes));
+        a.port = Some(2201);
+        let other = SshDialer::new(&a, None, Duration::from_secs(1));
+        assert!(!Arc::ptr_eq(&d1.handshakes, &other.handshakes));
+
+        // `sleep` stands in for an ssh that is still logging in.
+        d1.program = "sleep".into();
+        d1.args = vec!["30".into()];
+        let s = d1.dial().await.unwrap();
+        assert_eq!(
+            d2.handshakes.available_permits(),
+            MAX_CONCURRENT_HANDSHAKES - 1
+        );
+        drop(s);
+        assert_eq!(d2.handshakes.available_permits(), MAX_CONCURRENT_HANDSHAKES);
     }
 
     #[tokio::test]
