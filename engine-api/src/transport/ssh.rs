@@ -79,6 +79,9 @@ pub const MAX_CONCURRENT_HANDSHAKES: usize = 8;
 pub const HANDSHAKE_SLOT_MAX: Duration = Duration::from_secs(3);
 /// How much of ssh's stderr is kept for the error message.
 const MAX_STDERR: usize = 8 * 1024;
+/// After ssh has exited, how long its stderr may still take to reach EOF (a descendant may hold
+/// it open).
+const STDERR_AFTER_EXIT: Duration = Duration::from_millis(200);
 /// After ssh's stdout ends, how long to wait for its exit status before taking the end as a
 /// clean close.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -223,7 +226,13 @@ impl SshDialer {
 
         let (exit_tx, exit_rx) = oneshot::channel();
         let (kill_tx, kill_rx) = oneshot::channel();
-        tokio::spawn(supervise(child, stderr, exit_tx, kill_rx));
+        tokio::spawn(supervise(
+            child,
+            stderr,
+            Arc::clone(&slot),
+            exit_tx,
+            kill_rx,
+        ));
 
         Ok(SshStream {
             stdin,
@@ -271,37 +280,55 @@ fn release(slot: &Mutex<Option<OwnedSemaphorePermit>>) {
 
 /// Owns the child: collects its stderr, reports its exit, or kills it when the stream is
 /// dropped first.
+///
+/// The exit is awaited alongside the stderr drain, not after it: a descendant of ssh (a
+/// `ProxyCommand`, an old OpenSSH's `ControlPersist` master) can hold stderr open long after
+/// ssh itself has ended. Once ssh has exited, stderr gets at most [`STDERR_AFTER_EXIT`] more.
 async fn supervise(
     mut child: Child,
     stderr: Option<tokio::process::ChildStderr>,
+    slot: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
     exit_tx: oneshot::Sender<SshExit>,
     mut kill_rx: oneshot::Receiver<()>,
 ) {
-    let finished = tokio::select! {
-        _ = &mut kill_rx => None,
-        done = async {
-            let mut kept = Vec::new();
+    let mut kept = Vec::new();
+    let status = {
+        let mut drain = Box::pin(async {
             if let Some(mut stderr) = stderr {
-                let _ = (&mut stderr).take(MAX_STDERR as u64).read_to_end(&mut kept).await;
+                let _ = (&mut stderr)
+                    .take(MAX_STDERR as u64)
+                    .read_to_end(&mut kept)
+                    .await;
                 // Keep draining so ssh never blocks on a full stderr pipe.
                 let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
             }
-            (child.wait().await, kept)
-        } => Some(done),
+        });
+        let mut drained = false;
+        let status = loop {
+            tokio::select! {
+                _ = &mut kill_rx => {
+                    drop(drain);
+                    let _ = child.start_kill();
+                    let _ = child.wait().await;
+                    return;
+                }
+                status = child.wait() => break status,
+                _ = &mut drain, if !drained => drained = true,
+            }
+        };
+        // ssh is no longer logging in.
+        release(&slot);
+        if !drained {
+            let _ = tokio::time::timeout(STDERR_AFTER_EXIT, &mut drain).await;
+        }
+        drop(drain);
+        status
     };
-    match finished {
-        Some((status, stderr)) => {
-            let exit = SshExit {
-                status: status.ok(),
-                stderr: String::from_utf8_lossy(&stderr).trim().to_string(),
-            };
-            let _ = exit_tx.send(exit);
-        }
-        None => {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-        }
-    }
+    let exit = SshExit {
+        status: status.ok(),
+        stderr: String::from_utf8_lossy(&kept).trim().to_string(),
+    };
+    let _ = exit_tx.send(exit);
 }
 
 /// How an ssh process ended.
@@ -737,6 +764,28 @@ mod tests {
         assert!(x.before_response());
         assert_eq!(x.stderr(), "Permission denied (publickey).");
         assert!(err.to_string().contains("status 255"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_descendant_holding_stderr_open_does_not_hide_the_failure() {
+        // The background `sleep` keeps stdout and stderr open after the shell exits, as a
+        // ProxyCommand or a ControlPersist master can.
+        let mut d = SshDialer::new(&addr(None, None, None), None, Duration::from_secs(1));
+        d.program = "sh".into();
+        d.args = vec![
+            "-c".into(),
+            "echo 'Connection closed by UNKNOWN port 65535' >&2; sleep 10 >/dev/null & exit 255"
+                .into(),
+        ];
+        let mut s = d.dial().await.unwrap();
+        let mut buf = [0u8; 16];
+        let err = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("the failure is reported while stderr is still open")
+            .unwrap_err();
+        let x = find_exit(&err).expect("an SshExited cause");
+        assert_eq!(x.code(), Some(255));
+        assert_eq!(x.stderr(), "Connection closed by UNKNOWN port 65535");
     }
 
     #[tokio::test]
