@@ -18,6 +18,17 @@ fn this_host() -> String {
         .to_string()
 }
 
+/// What tug writes in `tug.machine` for this test process: the machine id and the PID namespace.
+fn this_machine() -> String {
+    let id = std::fs::read_to_string("/etc/machine-id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    format!("{id}:{ns}")
+}
+
 /// A pid no process has now: a child that has ended and been reaped.
 fn dead_pid() -> String {
     let mut child = std::process::Command::new("true").spawn().expect("true");
@@ -27,7 +38,14 @@ fn dead_pid() -> String {
 }
 
 /// A stopped container labelled as tug labels a run's containers.
-async fn orphan(client: &Client, cleanup: &Cleanup, run: &str, host: &str, pid: &str) -> String {
+async fn orphan(
+    client: &Client,
+    cleanup: &Cleanup,
+    run: &str,
+    host: &str,
+    machine: Option<&str>,
+    pid: &str,
+) -> String {
     let mut c = ContainerCreate::new(test_image());
     c.config.cmd = Some(vec!["true".into()]);
     for (k, v) in [
@@ -38,6 +56,9 @@ async fn orphan(client: &Client, cleanup: &Cleanup, run: &str, host: &str, pid: 
         ("tug.host", host),
     ] {
         c.config.labels.insert(k.into(), v.into());
+    }
+    if let Some(m) = machine {
+        c.config.labels.insert("tug.machine".into(), m.into());
     }
     let id = client.create_container(&c).await.expect("create").id;
     cleanup.container(&id);
@@ -64,10 +85,15 @@ async fn gc_sweeps_every_named_engine_and_leaves_other_hosts_alone() {
     let pid = dead_pid();
     let mine = unique("gc-mine");
     let theirs = unique("gc-theirs");
+    let machine = this_machine();
     for (client, cleanup) in [(&docker, &clean_d), (&podman, &clean_p)] {
-        orphan(client, cleanup, &mine, &here, &pid).await;
-        // Another machine's tug: its pid means nothing here, even one that is alive here (1).
-        orphan(client, cleanup, &theirs, "some-other-machine", "1").await;
+        // This machine's dead tug: labelled by machine, and (as before tug.machine) by host only.
+        orphan(client, cleanup, &mine, &here, Some(&machine), &pid).await;
+        orphan(client, cleanup, &mine, &here, None, &pid).await;
+        // Another machine's tug: its pid means nothing here, even one that is alive here (1) —
+        // told apart by host name, and by machine id when both machines share a host name.
+        orphan(client, cleanup, &theirs, "some-other-machine", None, "1").await;
+        orphan(client, cleanup, &theirs, &here, Some("0123:pid:[1]"), "1").await;
     }
     let data = tempfile::tempdir().unwrap();
     let docker_flag = format!("d={}", Engine::Docker.url());
@@ -91,7 +117,7 @@ async fn gc_sweeps_every_named_engine_and_leaves_other_hosts_alone() {
         );
         assert_eq!(
             containers_of(client, &theirs).await,
-            1,
+            2,
             "{engine}: gc removed a container another machine's tug created{}",
             gc.context()
         );
@@ -99,13 +125,13 @@ async fn gc_sweeps_every_named_engine_and_leaves_other_hosts_alone() {
     let out = gc.stdout_text();
     for url in [Engine::Docker.url(), Engine::Podman.url()] {
         assert!(
-            out.contains(&format!("removed 1 container(s) of ended runs on {url}")),
+            out.contains(&format!("removed 2 container(s) of ended runs on {url}")),
             "gc does not report {url}{}",
             gc.context()
         );
     }
     assert!(
-        out.contains("1 created by tug on other hosts left alone"),
+        out.contains("2 created by tug on other machines or in other PID namespaces left alone"),
         "{}",
         gc.context()
     );

@@ -11,8 +11,8 @@
 use engine_api::containers::{ContainerCreate, RestartPolicy as ApiRestart};
 use engine_api::exec::ExecCreate;
 use executor::run::{
-    create_body, health, keepalive, LABEL_HOST, LABEL_KEEP, LABEL_PID, LABEL_RUN, LABEL_STEP,
-    LABEL_WORKFLOW,
+    create_body, health, keepalive, LABEL_HOST, LABEL_KEEP, LABEL_MACHINE, LABEL_PID, LABEL_RUN,
+    LABEL_STEP, LABEL_WORKFLOW,
 };
 use executor::workflow::{
     expand_env, merge_env, resolve_volume, split_line, Action, CommandSpec, Container, Escapes,
@@ -26,6 +26,8 @@ const RUN_ID: &str = "{run-id}";
 const PID: &str = "{pid}";
 /// Placeholder for the host name of tug's machine.
 const HOST: &str = "{host}";
+/// Placeholder for tug's machine id and PID namespace.
+const MACHINE: &str = "{machine}";
 
 /// The bodies of one step's requests.
 #[derive(Debug, Default)]
@@ -131,6 +133,7 @@ fn labels(c: &mut ContainerCreate, wf: &Workflow, step: &str, keep: bool) {
         (LABEL_STEP, step),
         (LABEL_PID, PID),
         (LABEL_HOST, HOST),
+        (LABEL_MACHINE, MACHINE),
     ] {
         c.config.labels.insert(k.to_string(), v.to_string());
     }

@@ -10,7 +10,10 @@ use std::path::Path;
 use anyhow::Context;
 use engine_api::containers::{ListContainers, RemoveOptions};
 use engine_api::{Client, Endpoint, Filters};
-use executor::run::{record, this_host, RunStatus, LABEL_HOST, LABEL_KEEP, LABEL_PID, LABEL_RUN};
+use executor::run::{
+    record, this_host, this_machine, RunStatus, LABEL_HOST, LABEL_KEEP, LABEL_MACHINE, LABEL_PID,
+    LABEL_RUN,
+};
 
 use crate::engine_flag::{self, EngineFlag};
 use crate::exit;
@@ -49,7 +52,7 @@ pub async fn gc(dry_run: bool, engines: &[EngineFlag]) -> anyhow::Result<u8> {
             Ok(s) => {
                 let other = if s.other_hosts > 0 {
                     format!(
-                        "; {} created by tug on other hosts left alone (run tug gc there)",
+                        "; {} created by tug on other machines or in other PID namespaces left alone (run tug gc there)",
                         s.other_hosts
                     )
                 } else {
@@ -111,12 +114,15 @@ async fn sweep(data: &Path, endpoint: &Endpoint, dry_run: bool) -> anyhow::Resul
             found.live_or_kept += 1;
             continue;
         }
-        // `tug.pid` means something only on the machine that wrote it (containers made before
-        // the label existed count as this machine's).
-        if c.labels
-            .get(LABEL_HOST)
-            .is_some_and(|h| h.as_str() != this_host())
-        {
+        // `tug.pid` means something only on the machine (and in the PID namespace) that wrote
+        // it: `tug.machine` says which; containers from before that label by their host name,
+        // and containers from before both count as this machine's.
+        let foreign = match (c.labels.get(LABEL_MACHINE), c.labels.get(LABEL_HOST)) {
+            (Some(m), _) => m.as_str() != this_machine(),
+            (None, Some(h)) => h.as_str() != this_host(),
+            (None, None) => false,
+        };
+        if foreign {
             found.other_hosts += 1;
             continue;
         }

@@ -88,8 +88,8 @@ Examples:
   tug gc --engine d=docker --engine p=podman --engine far=ssh://ci@build-1
 
 Containers of live runs, and containers kept on purpose (keep_container: true), are left
-alone, as are containers that tug on another machine created (label tug.host): only there can
-gc tell whether their run is live. Records of runs whose tug process died are marked failed.
+alone, as are containers that tug on another machine or in another PID namespace created
+(labels tug.machine, tug.host): only there can gc tell whether their run is live. Records of runs whose tug process died are marked failed.
 An engine that does not answer is reported and the others are still swept (exit 3); a
 container the engine refuses to remove is reported and counted apart (exit 1).";
 

@@ -22,6 +22,10 @@ pub const LABEL_PID: &str = "tug.pid";
 /// Label: the host name of the machine whose tug process created the object. `tug.pid` means
 /// something only there: `tug gc` on another machine sharing the engine leaves it alone.
 pub const LABEL_HOST: &str = "tug.host";
+/// Label: where `tug.pid` is meaningful — the machine id (`/etc/machine-id`) and the PID
+/// namespace of the tug process that created the object. Host names repeat (`localhost`, cloned
+/// images); this tells machines, and tug processes in different containers, apart.
+pub const LABEL_MACHINE: &str = "tug.machine";
 /// Label: set on containers the user asked to keep (`keep_container`, docker.run without
 /// `auto_remove`); `tug gc` leaves them.
 pub const LABEL_KEEP: &str = "tug.keep";
@@ -99,6 +103,7 @@ impl Engine {
             (LABEL_STEP.to_string(), step.to_string()),
             (LABEL_PID.to_string(), std::process::id().to_string()),
             (LABEL_HOST.to_string(), this_host().to_string()),
+            (LABEL_MACHINE.to_string(), this_machine().to_string()),
         ])
     }
 
@@ -172,6 +177,21 @@ pub fn this_host() -> &'static str {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_default()
+    })
+}
+
+/// This machine's id and this process's PID namespace, `MACHINE-ID:pid:[INODE]`, read once;
+/// a part that cannot be read is left empty.
+pub fn this_machine() -> &'static str {
+    static MACHINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MACHINE.get_or_init(|| {
+        let id = std::fs::read_to_string("/etc/machine-id")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        let pid_ns = std::fs::read_link("/proc/self/ns/pid")
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        format!("{id}:{pid_ns}")
     })
 }
 

@@ -39,7 +39,8 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 pub use cancel::{cancel_pair, Cancel, CancelHandle, CancelLevel};
 pub use engine::{
-    this_host, LABEL_HOST, LABEL_KEEP, LABEL_PID, LABEL_RUN, LABEL_STEP, LABEL_WORKFLOW,
+    this_host, this_machine, LABEL_HOST, LABEL_KEEP, LABEL_MACHINE, LABEL_PID, LABEL_RUN,
+    LABEL_STEP, LABEL_WORKFLOW,
 };
 pub use events::{Event, EventSink, OutputStream, RunStatus, StepStatus};
 pub use record::{ChildRun, ParentRef, RunRecord, StepRecord};
