@@ -20,8 +20,9 @@
 //!   path and the raw streaming path use it like a socket. `shutdown()` closes ssh's stdin,
 //!   which `dial-stdio` turns into a half-close towards the engine (stdin EOF of an exec).
 //! * Dropping the stream kills the process; a task reaps it.
-//! * When ssh ends with a failure status, reads and writes fail with [`SshExited`], which
-//!   carries ssh's stderr. Before the engine answered anything this becomes
+//! * When ssh ends with a failure status, or its output ends before the engine sent anything
+//!   (whatever its status: a `ForceCommand` or a restricted key exits 0), reads and writes
+//!   fail with [`SshExited`], which carries ssh's status and stderr. Before the engine answered anything this becomes
 //!   [`Error::Connect`] with [`ConnectFailure::Ssh`] ([`diagnose`]); later it is
 //!   [`Error::ConnectionLost`] with the same cause.
 //! * At most [`MAX_CONCURRENT_HANDSHAKES`] ssh processes of this process log in to one target
@@ -387,8 +388,20 @@ impl fmt::Display for SshExited {
             },
             None => write!(f, "ended with an unknown status")?,
         }
+        let clean = self.exit.status.is_some_and(|s| s.success());
+        if self.before_response && clean {
+            // A failure status explains itself; a success needs saying why it is an error.
+            write!(f, " before the engine answered")?;
+        }
         if self.exit.stderr.is_empty() {
-            write!(f, " and printed nothing on stderr")
+            write!(f, " and printed nothing on stderr")?;
+            if self.before_response && clean {
+                write!(
+                    f,
+                    " (is `docker system dial-stdio` refused there, e.g. by a ForceCommand or a command= restriction on the key?)"
+                )?;
+            }
+            Ok(())
         } else {
             // One line: ssh's messages joined, so the error stays readable in logs.
             let joined: Vec<&str> = self
@@ -507,10 +520,22 @@ impl AsyncRead for SshStream {
                 Poll::Ready(Ok(()))
             }
             Ok(()) => {
-                // EOF: a clean close if ssh exits successfully, its failure otherwise.
                 this.release_slot();
-                match ready!(this.poll_failure(cx)) {
-                    Some(e) => Poll::Ready(Err(e)),
+                let exit = ready!(this.poll_exit(cx));
+                if !this.received {
+                    // EOF before the engine said anything is never a clean close, whatever
+                    // ssh's status: a ForceCommand or a restricted key ends the remote command
+                    // at once with status 0, and hyper would only say "incomplete message".
+                    let exit = exit.unwrap_or(SshExit {
+                        status: None,
+                        stderr: String::new(),
+                    });
+                    return Poll::Ready(Err(this.exited(exit)));
+                }
+                // EOF after a response: a clean close if ssh exits successfully, its failure
+                // otherwise.
+                match exit.filter(SshExit::failed) {
+                    Some(exit) => Poll::Ready(Err(this.exited(exit))),
                     None => Poll::Ready(Ok(())),
                 }
             }
@@ -786,6 +811,24 @@ mod tests {
         let x = find_exit(&err).expect("an SshExited cause");
         assert_eq!(x.code(), Some(255));
         assert_eq!(x.stderr(), "Connection closed by UNKNOWN port 65535");
+    }
+
+    #[tokio::test]
+    async fn an_eof_before_any_byte_is_an_ssh_failure_even_with_status_0() {
+        // A ForceCommand or a restricted key: the remote command ends at once, status 0.
+        let mut d = SshDialer::new(&addr(None, None, None), None, Duration::from_secs(1));
+        d.program = "true".into();
+        d.args = vec![];
+        let mut s = d.dial().await.unwrap();
+        let mut buf = Vec::new();
+        let err = s.read_to_end(&mut buf).await.unwrap_err();
+        let x = find_exit(&err).expect("an SshExited cause");
+        assert!(x.before_response());
+        assert_eq!(x.code(), Some(0));
+        assert_eq!(
+            x.to_string(),
+            "ssh to build.example.com exited with status 0 before the engine answered and printed nothing on stderr (is `docker system dial-stdio` refused there, e.g. by a ForceCommand or a command= restriction on the key?)"
+        );
     }
 
     #[tokio::test]
