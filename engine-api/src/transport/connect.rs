@@ -410,7 +410,7 @@ mod tests {
         let line = connector.ssh.as_ref().unwrap().command_line();
         assert_eq!(
             line,
-            "ssh -F /etc/tug/ssh_config -o ConnectTimeout=5 -o BatchMode=yes -T -l me -p 2200 -- host docker --host=unix:///run/d.sock system dial-stdio"
+            "ssh -F /etc/tug/ssh_config -o ConnectTimeout=5 -o BatchMode=yes -o ControlMaster=no -T -l me -p 2200 -- host docker --host=unix:///run/d.sock system dial-stdio"
         );
     }
 }

@@ -2,10 +2,11 @@
 //! `ssh … docker system dial-stdio`, as the docker CLI does.
 //!
 //! Each connection is one `ssh` process (the user's OpenSSH client, so `~/.ssh/config`, agents,
-//! `ProxyJump`, `ControlMaster` and known hosts all apply):
+//! `ProxyJump`, an existing `ControlMaster` connection and known hosts all apply):
 //!
 //! ```text
-//! ssh [-F $TUG_SSH_CONFIG] -o ConnectTimeout=<connect timeout> -o BatchMode=yes -T \
+//! ssh [-F $TUG_SSH_CONFIG] -o ConnectTimeout=<connect timeout> -o BatchMode=yes \
+//!     -o ControlMaster=no -T \
 //!     [-l USER] [-p PORT] -- HOST docker [--host=unix:///PATH] system dial-stdio
 //! ```
 //!
@@ -14,6 +15,10 @@
 //! * `BatchMode=yes`: tug is a runner, so ssh never prompts (a passphrase or an unknown host
 //!   key fails at once with ssh's own message instead of waiting on a terminal). Use keys from
 //!   an agent or unencrypted keys, and put the host in `known_hosts` first.
+//! * `ControlMaster=no`: tug kills its ssh processes when it drops a connection, so none of
+//!   them may become the master that other sessions multiplex over (as the first would with
+//!   the user's `ControlMaster auto` and no `ControlPersist`). A master that is already running
+//!   is still used.
 //! * The process runs in its own process group, so a Ctrl-C at the terminal reaches tug, which
 //!   still needs these connections to clean up, and not ssh.
 //! * [`SshStream`] is an `AsyncRead + AsyncWrite` over the child's pipes, so the pooled hyper
@@ -129,6 +134,8 @@ impl SshDialer {
         for opt in [
             format!("ConnectTimeout={timeout}"),
             "BatchMode=yes".to_string(),
+            // Killing a master would cut every session multiplexed over it; see the module doc.
+            "ControlMaster=no".to_string(),
         ] {
             args.push("-o".into());
             args.push(opt.into());
@@ -684,7 +691,7 @@ mod tests {
         let d = SshDialer::new(&addr(None, None, None), None, Duration::from_secs(10));
         assert_eq!(
             d.command_line(),
-            "ssh -o ConnectTimeout=10 -o BatchMode=yes -T -- build.example.com docker system dial-stdio"
+            "ssh -o ConnectTimeout=10 -o BatchMode=yes -o ControlMaster=no -T -- build.example.com docker system dial-stdio"
         );
         let d = SshDialer::new(
             &addr(Some("me"), Some(2222), Some("/run/user/1000/docker.sock")),
@@ -693,7 +700,7 @@ mod tests {
         );
         assert_eq!(
             d.command_line(),
-            "ssh -F /etc/tug/ssh_config -o ConnectTimeout=1 -o BatchMode=yes -T -l me -p 2222 -- build.example.com docker --host=unix:///run/user/1000/docker.sock system dial-stdio"
+            "ssh -F /etc/tug/ssh_config -o ConnectTimeout=1 -o BatchMode=yes -o ControlMaster=no -T -l me -p 2222 -- build.example.com docker --host=unix:///run/user/1000/docker.sock system dial-stdio"
         );
         assert_eq!(d.target, "me@build.example.com:2222");
     }
