@@ -482,12 +482,8 @@ fn parse_ssh(raw: &str, rest: &str) -> Result<SshAddress> {
             None => (hostport.to_string(), None),
         }
     };
-    if host.is_empty() {
-        return Err(invalid("the host name is empty"));
-    }
-    if host.starts_with('-') {
-        return Err(invalid("a host name cannot start with -"));
-    }
+    crate::transport::ssh::check_destination(user.as_deref(), &host)
+        .map_err(|why| invalid(&why))?;
     let socket = (!path.trim_matches('/').is_empty()).then(|| PathBuf::from(percent_decode(path)));
     Ok(SshAddress {
         user,
@@ -867,6 +863,8 @@ mod tests {
             ("ssh://h?x=1", "query"),
             ("ssh://h#frag", "fragment"),
             ("ssh://-oProxyCommand=x", "cannot start with -"),
+            ("ssh://h;touch%20x", "allowed are ASCII letters"),
+            ("ssh://me%3Bx@h", "the user \"me;x\" contains ';'"),
         ] {
             let err = Endpoint::parse(bad, None).unwrap_err();
             let msg = err.to_string();

@@ -142,6 +142,12 @@ impl Connector {
                 )))
             }
             Address::Ssh(address) => {
+                // Parsed addresses are checked already; this covers hand-built ones.
+                super::ssh::check_destination(address.user.as_deref(), &address.host).map_err(
+                    |why| {
+                        Error::config(format!("invalid engine address {}: {why}", endpoint.url))
+                    },
+                )?;
                 let config = endpoint.ssh_config.clone().or_else(|| {
                     std::env::var_os("TUG_SSH_CONFIG")
                         .filter(|v| !v.is_empty())

@@ -256,6 +256,47 @@ impl SshDialer {
     }
 }
 
+/// Checks the user and host of an ssh destination before they reach ssh's command line.
+/// Beyond option injection (a leading `-`), ssh substitutes them into a `ProxyCommand`'s `%h`
+/// and `%r`, which a shell runs unquoted (OpenSSH before 9.6 does not refuse shell
+/// metacharacters there), and addresses can come from a Docker context's `meta.json`. So the
+/// host is limited to letters, digits and `. _ - % :` (the colons of an IPv6 address, written
+/// in brackets in the URL, and `%` for its zone), the user to letters, digits and `. _ - @`.
+/// The error says what is wrong and what is allowed.
+pub(crate) fn check_destination(user: Option<&str>, host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("the host name is empty".to_string());
+    }
+    if host.starts_with('-') {
+        return Err(format!("the host name {host:?} cannot start with -"));
+    }
+    if let Some(bad) = host
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || "._-%:".contains(c)))
+    {
+        return Err(format!(
+            "the host name {host:?} contains {bad:?}; allowed are ASCII letters, digits, '.', '_', '-', '%' and ':' (an IPv6 address in brackets: ssh://[::1]:22)"
+        ));
+    }
+    if let Some(user) = user {
+        if user.is_empty() {
+            return Err("the user before @ is empty".to_string());
+        }
+        if user.starts_with('-') {
+            return Err(format!("the user {user:?} cannot start with -"));
+        }
+        if let Some(bad) = user
+            .chars()
+            .find(|&c| !(c.is_ascii_alphanumeric() || "._-@".contains(c)))
+        {
+            return Err(format!(
+                "the user {user:?} contains {bad:?}; allowed are ASCII letters, digits, '.', '_', '-' and '@'"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `docker [--host=unix://PATH] system dial-stdio`, each word quoted for the remote shell.
 fn remote_command(address: &SshAddress) -> Vec<String> {
     let mut words = vec!["docker".to_string()];
@@ -703,6 +744,37 @@ mod tests {
             "ssh -F /etc/tug/ssh_config -o ConnectTimeout=1 -o BatchMode=yes -o ControlMaster=no -T -l me -p 2222 -- build.example.com docker --host=unix:///run/user/1000/docker.sock system dial-stdio"
         );
         assert_eq!(d.target, "me@build.example.com:2222");
+    }
+
+    #[test]
+    fn destinations_are_limited_to_characters_no_shell_reads() {
+        for (user, host) in [
+            (None, "build.example.com"),
+            (Some("deploy"), "build-host_2"),
+            (Some("ci.bot@corp"), "10.0.0.7"),
+            (None, "::1"),
+            (None, "fe80::1%eth0"),
+        ] {
+            assert_eq!(check_destination(user, host), Ok(()), "{user:?} {host}");
+        }
+        for (user, host, why) in [
+            (None, "", "the host name is empty"),
+            (None, "-oProxyCommand=x", "cannot start with -"),
+            (None, "h;touch x", "contains ';'"),
+            (None, "$(reboot)", "contains '$'"),
+            (None, "a`id`", "contains '`'"),
+            (None, "h|x", "allowed are ASCII letters"),
+            (Some("me;x"), "h", "the user \"me;x\" contains ';'"),
+            (Some("-l"), "h", "cannot start with -"),
+            (
+                Some("a b"),
+                "h",
+                "allowed are ASCII letters, digits, '.', '_', '-' and '@'",
+            ),
+        ] {
+            let msg = check_destination(user, host).unwrap_err();
+            assert!(msg.contains(why), "{user:?} {host}: {msg}");
+        }
     }
 
     #[test]
