@@ -596,27 +596,39 @@ impl AsyncRead for SshStream {
     }
 }
 
+impl SshStream {
+    /// One write to ssh's stdin; a failed write frees the login slot and reports ssh's own
+    /// failure when it has one (a broken pipe says less than ssh's exit and stderr).
+    fn poll_stdin_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(Pin<&mut ChildStdin>, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write after shutdown of an ssh connection",
+            )));
+        };
+        match ready!(write(Pin::new(stdin), cx)) {
+            Ok(n) => Poll::Ready(Ok(n)),
+            Err(e) => {
+                self.release_slot();
+                let failure = ready!(self.poll_failure(cx));
+                Poll::Ready(Err(failure.unwrap_or(e)))
+            }
+        }
+    }
+}
+
 impl AsyncWrite for SshStream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let Some(stdin) = this.stdin.as_mut() else {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "write after shutdown of an ssh connection",
-            )));
-        };
-        match ready!(Pin::new(stdin).poll_write(cx, buf)) {
-            Ok(n) => Poll::Ready(Ok(n)),
-            Err(e) => {
-                this.release_slot();
-                let failure = ready!(this.poll_failure(cx));
-                Poll::Ready(Err(failure.unwrap_or(e)))
-            }
-        }
+        self.get_mut()
+            .poll_stdin_write(cx, |stdin, cx| stdin.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -624,21 +636,8 @@ impl AsyncWrite for SshStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let Some(stdin) = this.stdin.as_mut() else {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "write after shutdown of an ssh connection",
-            )));
-        };
-        match ready!(Pin::new(stdin).poll_write_vectored(cx, bufs)) {
-            Ok(n) => Poll::Ready(Ok(n)),
-            Err(e) => {
-                this.release_slot();
-                let failure = ready!(this.poll_failure(cx));
-                Poll::Ready(Err(failure.unwrap_or(e)))
-            }
-        }
+        self.get_mut()
+            .poll_stdin_write(cx, |stdin, cx| stdin.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
