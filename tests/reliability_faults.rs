@@ -423,20 +423,7 @@ async fn gc_beside_a_live_run(engine: tug_tests::Engine, client: Client) {
     let wf = WorkflowDir::new("reliability/gc_live.yaml");
     let mut tug = TugStart::new(engine, wf.file()).spawn();
     let run_id = tug.run_id().to_string();
-    tug.wait_until(
-        "the step's container running",
-        Duration::from_secs(60),
-        || {
-            let (client, run_id) = (client.clone(), run_id.clone());
-            async move {
-                tug_tests::run_containers(&client, &run_id)
-                    .await
-                    .iter()
-                    .any(|c| c.state == engine_api::containers::ContainerStatus::Running)
-            }
-        },
-    )
-    .await;
+    tug.wait_for_a_running_container(&client).await;
     // Another user, another project, or CI: the same engine, another data directory.
     let other_data = tempfile::tempdir().unwrap();
     let gc = tug_tests::tug_command(
@@ -537,20 +524,7 @@ engine_test!(
             .env(host_var, format!("unix://{}", proxy.socket.display()))
             .spawn();
         let run_id = tug.run_id().to_string();
-        tug.wait_until(
-            "the step's container running",
-            Duration::from_secs(60),
-            || {
-                let (client, run_id) = (client.clone(), run_id.clone());
-                async move {
-                    tug_tests::run_containers(&client, &run_id)
-                        .await
-                        .iter()
-                        .any(|c| c.state == engine_api::containers::ContainerStatus::Running)
-                }
-            },
-        )
-        .await;
+        tug.wait_for_a_running_container(&client).await;
         proxy.close_listener();
         // Give the runner's attach and wait time to be under way on their open connections.
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -623,6 +623,25 @@ impl TugProcess {
         }
     }
 
+    /// Waits (up to 60 s) until one of the run's containers is running on `client`.
+    pub async fn wait_for_a_running_container(&mut self, client: &Client) {
+        let run_id = self.start.run_id.clone();
+        self.wait_until(
+            "the step's container running",
+            std::time::Duration::from_secs(60),
+            || {
+                let (client, run_id) = (client.clone(), run_id.clone());
+                async move {
+                    run_containers(&client, &run_id)
+                        .await
+                        .iter()
+                        .any(|c| c.state == engine_api::containers::ContainerStatus::Running)
+                }
+            },
+        )
+        .await;
+    }
+
     /// Kills tug at once, removes what its run left behind, and returns what it recorded.
     async fn abandon(&mut self) -> TugRun {
         let _ = self.child.start_kill();
