@@ -337,6 +337,14 @@ pub fn resolve(
 mod tests {
     use super::*;
 
+    /// Name, address and runtime of each resolved engine.
+    fn summary(engines: &[NamedEngine]) -> Vec<(&str, &str, Runtime)> {
+        engines
+            .iter()
+            .map(|e| (e.name.as_str(), e.endpoint.url.as_str(), e.endpoint.runtime))
+            .collect()
+    }
+
     #[test]
     fn podman_over_ssh_is_refused_with_the_socket_forward() {
         let e = parse("p=podman:ssh://me@far").unwrap_err();
@@ -406,12 +414,8 @@ mod tests {
             parse("d").unwrap(),
         ];
         let got = resolve(&flags, env).unwrap();
-        let summary: Vec<(&str, &str, Runtime)> = got
-            .iter()
-            .map(|e| (e.name.as_str(), e.endpoint.url.as_str(), e.endpoint.runtime))
-            .collect();
         assert_eq!(
-            summary,
+            summary(&got),
             [
                 ("p", "unix:///p.sock", Runtime::Podman),
                 ("x", "unix:///x.sock", Runtime::Docker),
@@ -484,12 +488,8 @@ mod tests {
             parse("c=docker").unwrap(),
         ];
         let got = resolve(&flags, env).unwrap();
-        let summary: Vec<(&str, &str, Runtime)> = got
-            .iter()
-            .map(|e| (e.name.as_str(), e.endpoint.url.as_str(), e.endpoint.runtime))
-            .collect();
         assert_eq!(
-            summary,
+            summary(&got),
             [
                 ("a", "unix:///a.sock", Runtime::Docker),
                 ("b", "unix:///tmp/podman.sock", Runtime::Podman),
