@@ -16,7 +16,8 @@
 //!   `DOCKER_HOST` accepts: `unix://`, `tcp://`, `ssh://`) and `Endpoints.docker.SkipTLSVerify`;
 //! * `contexts/tls/<sha256(name)>/docker/{ca.pem,cert.pem,key.pem}`: the TLS material, used for
 //!   `tcp://` hosts. With TLS files or `SkipTLSVerify` the connection uses TLS; the server is
-//!   verified against `ca.pem` unless `SkipTLSVerify` is true. A context's TLS replaces
+//!   verified against `ca.pem` (the system's trust store when the context has no `ca.pem`, as
+//!   in the docker CLI) unless `SkipTLSVerify` is true. A context's TLS replaces
 //!   `DOCKER_TLS_VERIFY`, `DOCKER_TLS` and `DOCKER_CERT_PATH`, which apply to the default
 //!   context only (as in the docker CLI).
 //!
@@ -215,18 +216,8 @@ pub(crate) fn load(config_dir: &Path, name: &str, chosen_by: &str) -> Result<Con
     let has_files = [&settings.ca_file, &settings.cert_file, &settings.key_file]
         .iter()
         .any(|f| f.exists());
-    let tls = if has_files || docker.skip_tls_verify {
-        if settings.verify && !settings.ca_file.exists() {
-            return Err(Error::config(format!(
-                "docker context {name:?} has TLS files in {} but no ca.pem: tug verifies the daemon against the context's CA only (add ca.pem there, or set SkipTLSVerify in {})",
-                tls_dir.display(),
-                meta_file.display()
-            )));
-        }
-        Some(settings)
-    } else {
-        None
-    };
+    // TLS files without a ca.pem verify against the system's trust store, as the docker CLI.
+    let tls = (has_files || docker.skip_tls_verify).then_some(settings);
     Ok(ContextEndpoint {
         host,
         tls,
@@ -365,7 +356,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn tls_files_without_a_ca_need_skip_tls_verify() {
+    fn tls_files_without_a_ca_verify_against_the_system_store() {
         let dir = tempfile::tempdir().unwrap();
         write_context(
             dir.path(),
@@ -373,9 +364,9 @@ pub(crate) mod tests {
             r#"{"Name":"noca","Endpoints":{"docker":{"Host":"tcp://h:2376"}}}"#,
             &[("cert.pem", "y"), ("key.pem", "z")],
         );
-        let msg = load(dir.path(), "noca", "x").unwrap_err().to_string();
-        assert!(msg.contains("no ca.pem"), "{msg}");
-        assert!(msg.contains("SkipTLSVerify"), "{msg}");
+        let tls = load(dir.path(), "noca", "x").unwrap().tls.unwrap();
+        assert!(tls.verify);
+        assert!(tls.uses_system_roots());
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //!   [`crate::context`]) that supplies the endpoint and its TLS files; `default` means this
 //!   list without a context.
 //! * `DOCKER_TLS_VERIFY`: any non-empty value (even `"0"`, as the docker CLI does) turns TLS on
-//!   with verification of the server against `ca.pem`.
+//!   with verification of the server against `ca.pem`, or against the system's trust store when
+//!   there is no `ca.pem` (as the docker CLI).
 //! * `DOCKER_TLS`: any non-empty value turns TLS on; without `DOCKER_TLS_VERIFY` the server's
 //!   certificate is not verified.
 //! * `DOCKER_CERT_PATH`: directory holding `ca.pem`, `cert.pem`, `key.pem`; default
@@ -172,6 +173,12 @@ impl TlsSettings {
             key_file: dir.join("key.pem"),
         }
     }
+
+    /// Whether the server is verified against the system's trust store: verification is on
+    /// and `ca_file` does not exist (as the docker CLI, which then uses the system's pool).
+    pub fn uses_system_roots(&self) -> bool {
+        self.verify && !self.ca_file.exists()
+    }
 }
 
 impl fmt::Debug for TlsSettings {
@@ -220,6 +227,34 @@ impl Endpoint {
     /// Resolves the endpoint from an environment given as a lookup function, so callers and
     /// tests can supply their own.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Endpoint> {
+        Endpoint::resolve(lookup, None)
+    }
+
+    /// Resolves the endpoint of the Docker context `name`, chosen explicitly (a `--context`
+    /// flag, as `docker --context NAME`): it wins over `DOCKER_HOST`, `DOCKER_CONTEXT` and
+    /// `currentContext`, and `default` means the environment without a context (`DOCKER_HOST`
+    /// included). `chosen_by` says where the name came from (`--context`), for
+    /// [`Endpoint::source`] and errors. The rest (`DOCKER_API_VERSION`, `TUG_SSH_CONFIG`, the
+    /// default context's TLS variables) comes from `lookup`. Contexts are Docker's: in Podman
+    /// mode (`DAGU_CONTAINER_RUNTIME=podman`) this is an error.
+    pub fn for_context(
+        name: &str,
+        chosen_by: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Endpoint> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::config(format!(
+                "{chosen_by} needs a context name (`default` for the environment's endpoint)"
+            )));
+        }
+        Endpoint::resolve(lookup, Some((name.to_string(), chosen_by.to_string())))
+    }
+
+    fn resolve(
+        lookup: impl Fn(&str) -> Option<String>,
+        explicit: Option<(String, String)>,
+    ) -> Result<Endpoint> {
         let get = |key: &str| lookup(key).filter(|v| !v.is_empty());
         let runtime: Runtime = get("DAGU_CONTAINER_RUNTIME").unwrap_or_default().parse()?;
         let api_version = match get("DOCKER_API_VERSION") {
@@ -246,6 +281,11 @@ impl Endpoint {
         let (url, source, tls, context): (String, String, Option<TlsSettings>, Option<ContextRef>) =
             match runtime {
                 Runtime::Podman => {
+                    if let Some((name, chosen_by)) = &explicit {
+                        return Err(Error::config(format!(
+                            "{chosen_by} {name}: Docker contexts do not apply in Podman mode (DAGU_CONTAINER_RUNTIME=podman); DAGU_PODMAN_HOST selects the Podman socket"
+                        )));
+                    }
                     // Podman mode ignores DOCKER_HOST, contexts and DOCKER_CERT_PATH (the seeds'
                     // isolation rule): only DAGU_PODMAN_HOST selects the socket.
                     let (url, source) = match get("DAGU_PODMAN_HOST") {
@@ -260,18 +300,35 @@ impl Endpoint {
                             .map(PathBuf::from)
                             .unwrap_or_else(default_cert_dir)
                     };
-                    if let Some(h) = get("DOCKER_HOST") {
+                    let explicit_default = explicit
+                        .as_ref()
+                        .filter(|(name, _)| name == DEFAULT_CONTEXT)
+                        .map(|(name, chosen_by)| ContextRef {
+                            name: name.clone(),
+                            chosen_by: chosen_by.clone(),
+                            meta_file: None,
+                        });
+                    let docker_host = get("DOCKER_HOST")
+                        .filter(|_| explicit.is_none() || explicit_default.is_some());
+                    if let Some(h) = docker_host {
                         // As the docker CLI: a set DOCKER_HOST means the default context.
-                        let source = match get("DOCKER_CONTEXT") {
-                            Some(c) => {
+                        let source = match (&explicit_default, get("DOCKER_CONTEXT")) {
+                            (Some(c), _) => {
+                                format!("DOCKER_HOST; context `default` from {}", c.chosen_by)
+                            }
+                            (None, Some(c)) => {
                                 format!("DOCKER_HOST (which wins over DOCKER_CONTEXT={c:?})")
                             }
-                            None => "DOCKER_HOST".to_string(),
+                            (None, None) => "DOCKER_HOST".to_string(),
                         };
-                        (h, source, env_tls(cert_dir()), None)
+                        (h, source, env_tls(cert_dir()), explicit_default)
                     } else {
                         let dir = config_dir();
-                        match context::select(&get, dir.as_deref())? {
+                        let selected = match explicit {
+                            Some(chosen) => Some(chosen),
+                            None => context::select(&get, dir.as_deref())?,
+                        };
+                        match selected {
                             Some((name, chosen_by)) if name != DEFAULT_CONTEXT => {
                                 let dir = dir.ok_or_else(|| {
                                     Error::config(format!(
@@ -886,6 +943,86 @@ mod tests {
             resolve(&[("DOCKER_HOST", "ssh://h")]).unwrap().ssh_config,
             None
         );
+    }
+
+    fn for_context(name: &str, vars: &[(&str, &str)]) -> Result<Endpoint> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Endpoint::for_context(name, "--context", |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn an_explicit_context_wins_over_docker_host_docker_context_and_current_context() {
+        let cfg = context_config(Some("builder"));
+        let d = cfg.path().to_str().unwrap();
+        let e = for_context(
+            "remote",
+            &[
+                ("DOCKER_CONFIG", d),
+                ("DOCKER_HOST", "unix:///elsewhere.sock"),
+                ("DOCKER_CONTEXT", "builder"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(e.url, "tcp://10.0.0.9:2376");
+        assert_eq!(e.source, "context `remote` from --context");
+        assert!(e.tls.expect("the context's TLS").verify);
+        let c = e.context.unwrap();
+        assert_eq!(
+            (c.name.as_str(), c.chosen_by.as_str()),
+            ("remote", "--context")
+        );
+    }
+
+    #[test]
+    fn an_explicit_default_context_is_the_environment_without_contexts() {
+        let cfg = context_config(Some("builder"));
+        let d = cfg.path().to_str().unwrap();
+        // DOCKER_HOST applies (the default context is made from it) ...
+        let e = for_context(
+            "default",
+            &[
+                ("DOCKER_CONFIG", d),
+                ("DOCKER_HOST", "unix:///elsewhere.sock"),
+                ("DOCKER_CONTEXT", "remote"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(e.url, "unix:///elsewhere.sock");
+        assert_eq!(e.source, "DOCKER_HOST; context `default` from --context");
+        assert_eq!(e.context.unwrap().chosen_by, "--context");
+        // ... and without it, the default socket, whatever currentContext says.
+        let e = for_context(" default ", &[("DOCKER_CONFIG", d)]).unwrap();
+        assert_eq!(e.url, DEFAULT_DOCKER_HOST);
+        assert_eq!(
+            e.source,
+            "default Docker socket; context `default` from --context"
+        );
+    }
+
+    #[test]
+    fn an_explicit_context_that_is_missing_empty_or_in_podman_mode_is_an_error() {
+        let cfg = context_config(None);
+        let d = cfg.path().to_str().unwrap();
+        let msg = for_context("ghost", &[("DOCKER_CONFIG", d)])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("\"ghost\""), "{msg}");
+        assert!(msg.contains("from --context"), "{msg}");
+        let msg = for_context("  ", &[("DOCKER_CONFIG", d)])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("--context needs a context name"), "{msg}");
+        let msg = for_context(
+            "remote",
+            &[("DOCKER_CONFIG", d), ("DAGU_CONTAINER_RUNTIME", "podman")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("do not apply in Podman mode"), "{msg}");
+        assert!(msg.contains("DAGU_PODMAN_HOST"), "{msg}");
     }
 
     fn context_config(current: Option<&str>) -> tempfile::TempDir {

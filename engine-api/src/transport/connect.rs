@@ -328,14 +328,21 @@ impl Connector {
             .map(|inner| inner.to_string())
             .unwrap_or_else(|| e.to_string());
         let lower = detail.to_ascii_lowercase();
+        let system_roots = settings.is_some_and(|s| s.uses_system_roots());
         let hint = if lower.contains("unknownissuer")
             || lower.contains("unknown issuer")
             || lower.contains("badsignature")
             || lower.contains("invalid peer certificate")
         {
-            format!(
-                "TLS verification failed ({detail}): the daemon's certificate was not signed by the CA in {ca}; check DOCKER_CERT_PATH"
-            )
+            if system_roots {
+                format!(
+                    "TLS verification failed ({detail}): the daemon's certificate does not chain to a CA in the system's trust store, used because {ca} does not exist; put the daemon's CA there or check DOCKER_CERT_PATH"
+                )
+            } else {
+                format!(
+                    "TLS verification failed ({detail}): the daemon's certificate was not signed by the CA in {ca}; check DOCKER_CERT_PATH"
+                )
+            }
         } else if lower.contains("certificate") && lower.contains("alert") {
             format!(
                 "TLS handshake failed ({detail}): the daemon rejected our client certificate; check cert.pem and key.pem in DOCKER_CERT_PATH"

@@ -1,7 +1,11 @@
 //! TLS client configuration from a `DOCKER_CERT_PATH`-style directory.
 //!
 //! The CA bundle, client certificate and key are read once, when the client is made. With
-//! verification on (`DOCKER_TLS_VERIFY`) the server must chain to `ca.pem`; with `DOCKER_TLS`
+//! verification on (`DOCKER_TLS_VERIFY`, or a context without `SkipTLSVerify`) the server must
+//! chain to `ca.pem`, or, when there is no `ca.pem`, to a CA in the system's trust store (as the
+//! docker CLI does: a daemon behind a publicly trusted certificate needs no CA file; the store is
+//! found as OpenSSL finds it, `SSL_CERT_FILE` and `SSL_CERT_DIR` included). Verification is
+//! never dropped for want of a CA: an empty or unreadable store is an error. With `DOCKER_TLS`
 //! alone the server's certificate is accepted as is, as the docker CLI does. The client
 //! certificate is presented whenever `cert.pem` and `key.pem` exist.
 
@@ -44,15 +48,20 @@ pub(crate) fn client_config(settings: &TlsSettings) -> Result<ClientConfig> {
         .map_err(|e| Error::config(format!("TLS setup failed: {e}")))?;
 
     let builder = if settings.verify {
-        let mut roots = RootCertStore::empty();
-        for cert in read_certs(&settings.ca_file, "CA certificate")? {
-            roots.add(cert).map_err(|e| {
-                Error::config(format!(
-                    "the CA certificate {} is not usable: {e}",
-                    settings.ca_file.display()
-                ))
-            })?;
-        }
+        let roots = if settings.uses_system_roots() {
+            system_roots(settings, rustls_native_certs::load_native_certs)?
+        } else {
+            let mut roots = RootCertStore::empty();
+            for cert in read_certs(&settings.ca_file, "CA certificate")? {
+                roots.add(cert).map_err(|e| {
+                    Error::config(format!(
+                        "the CA certificate {} is not usable: {e}",
+                        settings.ca_file.display()
+                    ))
+                })?;
+            }
+            roots
+        };
         builder.with_root_certificates(roots)
     } else {
         builder
@@ -80,6 +89,30 @@ pub(crate) fn client_config(settings: &TlsSettings) -> Result<ClientConfig> {
         builder.with_no_client_auth()
     };
     Ok(config)
+}
+
+/// The system's trust store, for verifying without a `ca.pem` (`load` is
+/// `rustls_native_certs::load_native_certs`, or a stand-in in tests). Certificates the store
+/// holds but rustls cannot use are skipped, as OpenSSL skips them; a store with none usable is
+/// an error naming the missing `ca.pem`, never an unverified connection.
+fn system_roots(
+    settings: &TlsSettings,
+    load: impl FnOnce() -> rustls_native_certs::CertificateResult,
+) -> Result<RootCertStore> {
+    let found = load();
+    let mut roots = RootCertStore::empty();
+    let (_, _unusable) = roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        let why = match found.errors.first() {
+            Some(e) => format!("it could not be read: {e}"),
+            None => "it holds no certificate".to_string(),
+        };
+        return Err(Error::config(format!(
+            "TLS verification is on but {} does not exist, and the system trust store cannot stand in for it ({why}); set DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem, or SSL_CERT_FILE to a CA bundle",
+            settings.ca_file.display()
+        )));
+    }
+    Ok(roots)
 }
 
 /// `DOCKER_TLS` without `DOCKER_TLS_VERIFY`: encrypt, but accept any server certificate. This
@@ -136,14 +169,57 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyServer {
 mod tests {
     use super::*;
 
+    /// A self-signed CA made for these tests (`openssl req -x509`, P-256, no key kept).
+    fn generated_ca() -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(include_bytes!("testdata/ca.pem")).unwrap()
+    }
+
     #[test]
-    fn missing_ca_is_a_config_error_naming_the_file() {
+    fn a_present_but_unreadable_ca_is_a_config_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), "not a certificate").unwrap();
+        let settings = TlsSettings::from_dir(dir.path(), true);
+        assert!(!settings.uses_system_roots());
+        let msg = client_config(&settings).unwrap_err().to_string();
+        assert!(msg.contains("ca.pem"), "{msg}");
+        assert!(msg.contains("no PEM certificate"), "{msg}");
+    }
+
+    #[test]
+    fn without_ca_pem_verification_uses_the_system_store() {
         let dir = tempfile::tempdir().unwrap();
         let settings = TlsSettings::from_dir(dir.path(), true);
-        let err = client_config(&settings).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("ca.pem"), "{msg}");
+        assert!(settings.uses_system_roots());
+        // A store with one certificate rustls accepts as a trust anchor.
+        let ca = generated_ca();
+        let roots = system_roots(&settings, || {
+            let mut r = rustls_native_certs::CertificateResult::default();
+            r.certs.push(ca.clone());
+            r
+        })
+        .unwrap();
+        assert_eq!(roots.len(), 1);
+    }
+
+    #[test]
+    fn an_empty_or_unreadable_system_store_is_an_error_not_a_downgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = TlsSettings::from_dir(dir.path(), true);
+        let msg = system_roots(&settings, rustls_native_certs::CertificateResult::default)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("ca.pem does not exist"), "{msg}");
+        assert!(msg.contains("holds no certificate"), "{msg}");
         assert!(msg.contains("DOCKER_CERT_PATH"), "{msg}");
+        // Certificates rustls cannot parse count as none.
+        let msg = system_roots(&settings, || {
+            let mut r = rustls_native_certs::CertificateResult::default();
+            r.certs.push(CertificateDer::from(b"junk".to_vec()));
+            r
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("holds no certificate"), "{msg}");
     }
 
     #[test]
