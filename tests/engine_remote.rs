@@ -626,15 +626,24 @@ async fn an_ssh_context_uses_the_ssh_transport() {
 // `tug engine info`
 
 fn engine_info(store: &ContextStore, json: bool, env: &[(&str, &str)]) -> tug_tests::TugOutput {
-    let data = tempfile::tempdir().unwrap();
     let mut args = vec!["engine", "info"];
     if json {
         args.push("--json");
     }
+    tug_with_contexts(store, &args, env)
+}
+
+/// `tug ARGS` with `store` as its `DOCKER_CONFIG` and `env` set.
+fn tug_with_contexts(
+    store: &ContextStore,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> tug_tests::TugOutput {
+    let data = tempfile::tempdir().unwrap();
     let mut vars = vec![("DOCKER_CONFIG", store.path().to_str().unwrap())];
     vars.extend_from_slice(env);
     tug_command(
-        &args,
+        args,
         data.path(),
         data.path(),
         None,
@@ -853,4 +862,137 @@ async fn ctrl_c_to_the_process_group_over_ssh_cleans_up() {
         "an ssh process died with the signal: {context}"
     );
     assert_no_run_containers(&local, &run_id).await;
+}
+
+#[tokio::test]
+#[ignore = "needs engines: run scripts/test"]
+async fn the_context_flag_wins_over_docker_host_and_docker_context() {
+    let store = ContextStore::new();
+    store.add(
+        "rig-tls",
+        &tls_url(),
+        false,
+        Some((&client_certs(), ALL_TLS)),
+    );
+    store.add("nowhere", "unix:///nonexistent/tug-test.sock", false, None);
+    // Both of these point at nothing; --context must win over them, as `docker --context`.
+    let env = [
+        ("DOCKER_HOST", "unix:///nonexistent/docker-host.sock"),
+        ("DOCKER_CONTEXT", "nowhere"),
+    ];
+    let out = tug_with_contexts(&store, &["--context", "rig-tls", "engine", "info"], &env);
+    assert_eq!(out.code, Some(0), "{}", out.context());
+    let text = out.stdout_text();
+    assert!(
+        text.contains(&format!(
+            "Endpoint:     {} (context `rig-tls` from --context)\n",
+            tls_url()
+        )),
+        "{}",
+        out.context()
+    );
+    assert!(
+        text.contains("Context:      rig-tls (from --context;"),
+        "{}",
+        out.context()
+    );
+
+    // After the subcommand too (a global flag), and in `tug gc --engine NAME=context:CTX`.
+    let out = tug_with_contexts(&store, &["engine", "info", "--context", "rig-tls"], &env);
+    assert_eq!(out.code, Some(0), "{}", out.context());
+    let out = tug_with_contexts(
+        &store,
+        &["gc", "--dry-run", "--engine", "r=context:rig-tls"],
+        &env,
+    );
+    assert_eq!(out.code, Some(0), "{}", out.context());
+
+    // A context that does not exist: a usage error naming it and the flag, nothing else tried.
+    let out = tug_with_contexts(&store, &["--context", "ghost", "engine", "info"], &env);
+    assert_eq!(out.code, Some(2), "{}", out.context());
+    let err = out.stderr_text();
+    assert!(err.contains("\"ghost\""), "{}", out.context());
+    assert!(err.contains("from --context"), "{}", out.context());
+}
+
+#[tokio::test]
+#[ignore = "needs engines: run scripts/test"]
+async fn a_context_without_ca_pem_verifies_against_the_system_trust_store() {
+    // The daemon's certificate is signed by the rig's CA, which is in no system store: with
+    // SSL_CERT_FILE naming the rig's CA the system store holds it and the connection verifies;
+    // naming an unrelated CA, verification fails (it is never skipped for want of a ca.pem).
+    let store = ContextStore::new();
+    store.add(
+        "rig-noca",
+        &tls_url(),
+        false,
+        Some((&client_certs(), &["cert.pem", "key.pem"])),
+    );
+    let rig_ca = format!("{}/ca.pem", client_certs());
+    let wrong_ca = format!("{}/ca.pem", wrong_ca_certs());
+    let no_ca = store
+        .path()
+        .join("contexts/tls")
+        .join(context_id("rig-noca"))
+        .join("docker/ca.pem");
+
+    let out = engine_info(
+        &store,
+        true,
+        &[("DOCKER_CONTEXT", "rig-noca"), ("SSL_CERT_FILE", &rig_ca)],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.context());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout_text()).expect("JSON");
+    assert_eq!(v["tls"]["verify"], true);
+    assert_eq!(v["tls"]["trust"], "system");
+    assert_eq!(v["tls"]["ca_file"], no_ca.display().to_string());
+    let out = engine_info(
+        &store,
+        false,
+        &[("DOCKER_CONTEXT", "rig-noca"), ("SSL_CERT_FILE", &rig_ca)],
+    );
+    assert!(
+        out.stdout_text().contains(&format!(
+            "TLS:          verified (the system trust store: there is no {})\n",
+            no_ca.display()
+        )),
+        "{}",
+        out.context()
+    );
+
+    let out = engine_info(
+        &store,
+        false,
+        &[("DOCKER_CONTEXT", "rig-noca"), ("SSL_CERT_FILE", &wrong_ca)],
+    );
+    assert_ne!(out.code, Some(0), "{}", out.context());
+    let err = out.stderr_text();
+    assert!(err.contains("TLS verification failed"), "{}", out.context());
+    assert!(err.contains("system's trust store"), "{}", out.context());
+    assert!(
+        err.contains(&no_ca.display().to_string()),
+        "{}",
+        out.context()
+    );
+
+    // The same through DOCKER_CERT_PATH without a ca.pem (the default context).
+    let certs = tempfile::tempdir().unwrap();
+    for f in ["cert.pem", "key.pem"] {
+        std::fs::copy(Path::new(&client_certs()).join(f), certs.path().join(f)).unwrap();
+    }
+    let host = tls_url();
+    let cert_path = certs.path().to_str().unwrap();
+    for (ca, ok) in [(&rig_ca, true), (&wrong_ca, false)] {
+        let out = engine_info(
+            &store,
+            false,
+            &[
+                ("DOCKER_HOST", &host),
+                ("DOCKER_TLS_VERIFY", "1"),
+                ("DOCKER_CERT_PATH", cert_path),
+                ("SSL_CERT_FILE", ca),
+            ],
+        );
+        assert_eq!(out.code == Some(0), ok, "{ca}: {}", out.context());
+    }
 }

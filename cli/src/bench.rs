@@ -165,9 +165,9 @@ fn parse_ratio(text: &str) -> Result<f64, String> {
     }
 }
 
-pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
+pub async fn run(cmd: BenchCommand, context: Option<&str>) -> anyhow::Result<u8> {
     match cmd {
-        BenchCommand::Logs(args) => logs(args).await,
+        BenchCommand::Logs(args) => logs(args, context).await,
     }
 }
 
@@ -227,12 +227,12 @@ enum RawTarget {
     Tcp(String),
 }
 
-fn endpoint(choice: Option<EngineChoice>) -> anyhow::Result<Endpoint> {
+fn endpoint(choice: Option<EngineChoice>, context: Option<&str>) -> anyhow::Result<Endpoint> {
     let runtime = choice.map(|c| match c {
         EngineChoice::Docker => "docker",
         EngineChoice::Podman => "podman",
     });
-    let endpoint = Endpoint::from_lookup(|key| {
+    let endpoint = crate::engine::environment_from(context, |key| {
         if key == "DAGU_CONTAINER_RUNTIME" {
             if let Some(r) = runtime {
                 return Some(r.to_string());
@@ -244,8 +244,8 @@ fn endpoint(choice: Option<EngineChoice>) -> anyhow::Result<Endpoint> {
     Ok(endpoint)
 }
 
-async fn plan(args: LogsArgs) -> anyhow::Result<Plan> {
-    let endpoint = endpoint(args.engine)?;
+async fn plan(args: LogsArgs, context: Option<&str>) -> anyhow::Result<Plan> {
+    let endpoint = endpoint(args.engine, context)?;
     let raw = match (&endpoint.address, &endpoint.tls) {
         (Address::Unix(path), _) => RawTarget::Unix(path.clone()),
         (Address::Tcp { host, port }, None) => RawTarget::Tcp(format!("{host}:{port}")),
@@ -676,9 +676,9 @@ struct Report {
     load_average: Option<f64>,
 }
 
-async fn logs(args: LogsArgs) -> anyhow::Result<u8> {
+async fn logs(args: LogsArgs, context: Option<&str>) -> anyhow::Result<u8> {
     let json = args.json;
-    let plan = plan(args).await?;
+    let plan = plan(args, context).await?;
     let mut created = Created::default();
     let outcome = tokio::select! {
         r = measure(&plan, &mut created) => Some(r),

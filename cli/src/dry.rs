@@ -23,8 +23,9 @@ pub fn dry(
     params: &[String],
     with_bodies: bool,
     engines: &EngineArgs,
+    context: Option<&str>,
 ) -> anyhow::Result<u8> {
-    let pool = match engines.pool(|k| std::env::var(k).ok()) {
+    let pool = match engines.pool(context, |k| std::env::var(k).ok()) {
         Ok(p) => p,
         Err(e) => {
             crate::report::message(&e);

@@ -64,16 +64,35 @@ struct ContextInfo {
 struct TlsInfo {
     verify: bool,
     ca_file: String,
+    /// What the daemon's certificate is checked against: `ca_file`, `system` (the system's
+    /// trust store, as `ca_file` does not exist) or `none` (not verified).
+    trust: &'static str,
 }
 
-pub async fn run(cmd: EngineCommand) -> anyhow::Result<u8> {
+pub async fn run(cmd: EngineCommand, context: Option<&str>) -> anyhow::Result<u8> {
     match cmd {
-        EngineCommand::Info { json } => info(json).await,
+        EngineCommand::Info { json } => info(json, context).await,
     }
 }
 
-async fn info(json: bool) -> anyhow::Result<u8> {
-    let endpoint = Endpoint::from_env().context("cannot select the container engine")?;
+/// The engine the environment selects, or the Docker context `--context` names.
+pub fn environment(context: Option<&str>) -> engine_api::Result<Endpoint> {
+    environment_from(context, |key| std::env::var(key).ok())
+}
+
+/// [`environment`] with the environment given as a lookup.
+pub fn environment_from(
+    context: Option<&str>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> engine_api::Result<Endpoint> {
+    match context {
+        Some(name) => Endpoint::for_context(name, "--context", lookup),
+        None => Endpoint::from_lookup(lookup),
+    }
+}
+
+async fn info(json: bool, context: Option<&str>) -> anyhow::Result<u8> {
+    let endpoint = environment(context).context("cannot select the container engine")?;
     let client = Client::new(endpoint.clone())?;
     let identity = client.identity().await?.clone();
     let version = client.version().await?;
@@ -108,6 +127,11 @@ async fn info(json: bool) -> anyhow::Result<u8> {
         tls: endpoint.tls.as_ref().map(|t| TlsInfo {
             verify: t.verify,
             ca_file: t.ca_file.display().to_string(),
+            trust: match (t.verify, t.uses_system_roots()) {
+                (false, _) => "none",
+                (true, true) => "system",
+                (true, false) => "ca_file",
+            },
         }),
         engine: engine.to_string(),
         engine_version: version.version.clone().unwrap_or_default(),
@@ -147,15 +171,14 @@ async fn info(json: bool) -> anyhow::Result<u8> {
             println!("Transport:    ssh … docker system dial-stdio; ssh config: {config}");
         }
         if let Some(tls) = &report.tls {
-            println!(
-                "TLS:          {} ({})",
-                if tls.verify {
-                    "verified"
-                } else {
-                    "not verified"
-                },
-                tls.ca_file
-            );
+            match tls.trust {
+                "system" => println!(
+                    "TLS:          verified (the system trust store: there is no {})",
+                    tls.ca_file
+                ),
+                "ca_file" => println!("TLS:          verified ({})", tls.ca_file),
+                _ => println!("TLS:          not verified"),
+            }
         }
         println!("Engine:       {} {}", report.engine, report.engine_version);
         println!("API version:  {}{pinned}", report.api_version);

@@ -13,6 +13,8 @@
 //!                                else unix:///var/run/docker.sock)
 //! --engine NAME=podman           Podman as the environment selects it (DAGU_PODMAN_HOST, else
 //!                                unix:///run/podman/podman.sock)
+//! --engine NAME=context:CONTEXT  Docker as the Docker context CONTEXT says (its endpoint and TLS
+//!                                files, as `docker --context CONTEXT`)
 //! --engine NAME                  the engine NAME from tug's engines file
 //! ```
 //!
@@ -32,7 +34,8 @@ use executor::run::{EnginePool, NamedEngine, Spread};
 #[derive(Debug, Clone, clap::Args)]
 pub struct EngineArgs {
     /// An engine for this run, named: `NAME=ADDRESS` (unix://, tcp://, ssh://),
-    /// `NAME=podman:ADDRESS`, `NAME=docker` / `NAME=podman` for the environment's, or a bare
+    /// `NAME=podman:ADDRESS`, `NAME=docker` / `NAME=podman` for the environment's,
+    /// `NAME=context:CONTEXT` for a Docker context's, or a bare
     /// `NAME` from tug's engines file (TUG_ENGINES_FILE, else ~/.config/tug/engines). Repeat it
     /// to spread `parallel` children over several engines; the run's own steps use the first.
     #[arg(long = "engine", value_name = "NAME=ADDRESS", value_parser = parse)]
@@ -48,9 +51,10 @@ impl EngineArgs {
     /// selects the one engine). `env` is the process environment.
     pub fn pool(
         &self,
+        context: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Arc<EnginePool>>, String> {
-        let engines = resolve(&self.engines, env)?;
+        let engines = resolve(&self.engines, context, env)?;
         if engines.is_empty() {
             return Ok(None);
         }
@@ -88,18 +92,23 @@ pub struct EngineFlag {
     pub runtime: Option<Runtime>,
     /// The address; `None` takes the runtime's address from the environment.
     pub address: Option<String>,
+    /// A Docker context that supplies the address and TLS (`NAME=context:CONTEXT`).
+    pub context: Option<String>,
 }
 
 impl EngineFlag {
     /// True for a bare `--engine NAME`, to be looked up in the engines file.
     fn is_reference(&self) -> bool {
-        self.runtime.is_none() && self.address.is_none()
+        self.runtime.is_none() && self.address.is_none() && self.context.is_none()
     }
 }
 
 impl fmt::Display for EngineFlag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}=", self.name)?;
+        if let Some(c) = &self.context {
+            return write!(f, "context:{c}");
+        }
         match (&self.runtime, &self.address) {
             (Some(r), Some(a)) => write!(f, "{r}:{a}"),
             (Some(r), None) => write!(f, "{r}"),
@@ -110,7 +119,7 @@ impl fmt::Display for EngineFlag {
 }
 
 const EXPECTED: &str =
-    "expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, or a NAME from the engines file";
+    "expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, NAME=context:CONTEXT, or a NAME from the engines file";
 
 /// Parses one `--engine` value (clap's value parser: its error is shown after
 /// `invalid value '…' for '--engine <NAME=ADDRESS>'`).
@@ -122,6 +131,7 @@ pub fn parse(value: &str) -> Result<EngineFlag, String> {
                 name: value.to_string(),
                 runtime: None,
                 address: None,
+                context: None,
             });
         }
         return Err(format!("{value:?} has no engine name ({EXPECTED})"));
@@ -131,6 +141,23 @@ pub fn parse(value: &str) -> Result<EngineFlag, String> {
     let spec = spec.trim();
     if spec.is_empty() {
         return Err(format!("engine {name:?} has no address ({EXPECTED})"));
+    }
+    if let Some(context) = spec.strip_prefix("context:") {
+        let context = context.trim();
+        if context.is_empty()
+            || context.contains(['/', '\\'])
+            || context.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "engine {name:?}: {context:?} is not a Docker context name (as `docker context ls` lists them)"
+            ));
+        }
+        return Ok(EngineFlag {
+            name: name.to_string(),
+            runtime: Some(Runtime::Docker),
+            address: None,
+            context: Some(context.to_string()),
+        });
     }
     let runtime_named = |r: &str| match r {
         "docker" => Some(Runtime::Docker),
@@ -164,6 +191,7 @@ pub fn parse(value: &str) -> Result<EngineFlag, String> {
         name: name.to_string(),
         runtime,
         address,
+        context: None,
     })
 }
 
@@ -292,8 +320,12 @@ fn expand_references(
 /// `env` is the process environment: TLS (`DOCKER_TLS_VERIFY`, `DOCKER_TLS`,
 /// `DOCKER_CERT_PATH`), `DOCKER_API_VERSION` and `TUG_SSH_CONFIG` apply to every named engine, as
 /// they would to `DOCKER_HOST`.
+///
+/// `context` is tug's `--context`: it selects the Docker context of `NAME=docker` values (those
+/// with neither address nor context of their own).
 pub fn resolve(
     flags: &[EngineFlag],
+    context: Option<&str>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<NamedEngine>, String> {
     let flags = expand_references(flags, &env)?;
@@ -322,8 +354,17 @@ pub fn resolve(
                 _ => env(key),
             }
         };
-        let mut endpoint = Endpoint::from_lookup(lookup)
-            .map_err(|e| format!("--engine {flag}: {}", config_message(&e)))?;
+        let context = match (&flag.context, &flag.address, runtime) {
+            (Some(c), _, _) => Some((c.as_str(), format!("--engine {flag}"))),
+            (None, None, Runtime::Docker) => context.map(|c| (c, "--context".to_string())),
+            _ => None,
+        };
+        let resolved = match context {
+            Some((name, chosen_by)) => Endpoint::for_context(name, &chosen_by, lookup),
+            None => Endpoint::from_lookup(lookup),
+        };
+        let mut endpoint =
+            resolved.map_err(|e| format!("--engine {flag}: {}", config_message(&e)))?;
         endpoint.source = format!("--engine {}", flag.name);
         out.push(NamedEngine {
             name: flag.name.clone(),
@@ -358,6 +399,7 @@ mod tests {
             name: name.into(),
             runtime,
             address: address.map(str::to_string),
+            context: None,
         }
     }
 
@@ -413,7 +455,7 @@ mod tests {
             parse("x=unix:///x.sock").unwrap(),
             parse("d").unwrap(),
         ];
-        let got = resolve(&flags, env).unwrap();
+        let got = resolve(&flags, None, env).unwrap();
         assert_eq!(
             summary(&got),
             [
@@ -423,7 +465,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            resolve(&[parse("q").unwrap()], env).unwrap_err(),
+            resolve(&[parse("q").unwrap()], None, env).unwrap_err(),
             format!(
                 "--engine q: no engine of that name in {} (it defines: d, p)",
                 file.display()
@@ -431,18 +473,18 @@ mod tests {
         );
         std::fs::write(&file, "d=unix:///d.sock\nd=podman\n").unwrap();
         assert_eq!(
-            resolve(&[parse("d").unwrap()], env).unwrap_err(),
+            resolve(&[parse("d").unwrap()], None, env).unwrap_err(),
             format!("{}:2: the name \"d\" is defined twice", file.display())
         );
         std::fs::write(&file, "d\n").unwrap();
-        assert!(resolve(&[parse("d").unwrap()], env)
+        assert!(resolve(&[parse("d").unwrap()], None, env)
             .unwrap_err()
             .starts_with(&format!("{}:1: \"d\" has no address", file.display())));
         // No file is read when every value says where its engine is.
         let missing =
             |k: &str| (k == "TUG_ENGINES_FILE").then(|| "/nonexistent/engines".to_string());
-        assert!(resolve(&[parse("a=docker").unwrap()], missing).is_ok());
-        assert!(resolve(&[parse("a").unwrap()], missing)
+        assert!(resolve(&[parse("a=docker").unwrap()], None, missing).is_ok());
+        assert!(resolve(&[parse("a").unwrap()], None, missing)
             .unwrap_err()
             .starts_with("cannot read the engines file /nonexistent/engines ("));
     }
@@ -452,7 +494,7 @@ mod tests {
         let err = |v: &str| parse(v).unwrap_err();
         assert_eq!(
             err("unix:///var/run/docker.sock"),
-            "\"unix:///var/run/docker.sock\" has no engine name (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, or a NAME from the engines file)"
+            "\"unix:///var/run/docker.sock\" has no engine name (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, NAME=context:CONTEXT, or a NAME from the engines file)"
         );
         assert_eq!(
             err("my engine=docker"),
@@ -460,11 +502,11 @@ mod tests {
         );
         assert_eq!(
             err("=podman"),
-            "the engine name before `=` is empty (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, or a NAME from the engines file)"
+            "the engine name before `=` is empty (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, NAME=context:CONTEXT, or a NAME from the engines file)"
         );
         assert_eq!(
             err("d="),
-            "engine \"d\" has no address (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, or a NAME from the engines file)"
+            "engine \"d\" has no address (expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, NAME=context:CONTEXT, or a NAME from the engines file)"
         );
         assert!(
             err("d=ftp://x").starts_with("engine \"d\": invalid engine address \"ftp://x\""),
@@ -472,6 +514,69 @@ mod tests {
             err("d=ftp://x")
         );
         assert!(err(&format!("{}=docker", "n".repeat(33))).contains("longer than 32"));
+    }
+
+    #[test]
+    fn a_context_value_and_the_context_flag_resolve_through_the_context_store() {
+        let store = tempfile::tempdir().unwrap();
+        for (name, host) in [
+            ("far", "tcp://far.example:2375"),
+            ("near", "unix:///near.sock"),
+        ] {
+            let meta = store
+                .path()
+                .join("contexts/meta")
+                .join(engine_api::context::context_id(name));
+            std::fs::create_dir_all(&meta).unwrap();
+            std::fs::write(
+                meta.join("meta.json"),
+                format!(r#"{{"Name":"{name}","Endpoints":{{"docker":{{"Host":"{host}"}}}}}}"#),
+            )
+            .unwrap();
+        }
+        let dir = store.path().to_str().unwrap().to_string();
+        let env = |k: &str| match k {
+            "DOCKER_CONFIG" => Some(dir.clone()),
+            "DOCKER_HOST" => Some("unix:///env.sock".to_string()),
+            _ => None,
+        };
+        let f = parse("r=context:far").unwrap();
+        assert_eq!(f.to_string(), "r=context:far");
+        let flags = [
+            f,
+            parse("d=docker").unwrap(),
+            parse("u=unix:///u.sock").unwrap(),
+            parse("p=podman").unwrap(),
+        ];
+        // Without --context, NAME=docker is the environment's (DOCKER_HOST) ...
+        let got = resolve(&flags, None, env).unwrap();
+        assert_eq!(
+            summary(&got),
+            [
+                ("r", "tcp://far.example:2375", Runtime::Docker),
+                ("d", "unix:///env.sock", Runtime::Docker),
+                ("u", "unix:///u.sock", Runtime::Docker),
+                ("p", "unix:///run/podman/podman.sock", Runtime::Podman),
+            ]
+        );
+        // ... with it, NAME=docker follows the flag; addresses and Podman stay as they are.
+        let got = resolve(&flags, Some("near"), env).unwrap();
+        assert_eq!(got[1].endpoint.url, "unix:///near.sock");
+        assert_eq!(got[0].endpoint.url, "tcp://far.example:2375");
+        assert_eq!(got[2].endpoint.url, "unix:///u.sock");
+        assert_eq!(got[3].endpoint.runtime, Runtime::Podman);
+
+        let e = resolve(&[parse("g=context:ghost").unwrap()], None, env).unwrap_err();
+        assert!(
+            e.starts_with("--engine g=context:ghost: docker context \"ghost\""),
+            "{e}"
+        );
+        assert!(parse("g=context:")
+            .unwrap_err()
+            .contains("is not a Docker context name"));
+        assert!(parse("g=context:a/b")
+            .unwrap_err()
+            .contains("is not a Docker context name"));
     }
 
     #[test]
@@ -487,7 +592,7 @@ mod tests {
             parse("b=podman").unwrap(),
             parse("c=docker").unwrap(),
         ];
-        let got = resolve(&flags, env).unwrap();
+        let got = resolve(&flags, None, env).unwrap();
         assert_eq!(
             summary(&got),
             [
@@ -503,7 +608,7 @@ mod tests {
         );
         let twins = [parse("a=docker").unwrap(), parse("a=podman").unwrap()];
         assert_eq!(
-            resolve(&twins, env).unwrap_err(),
+            resolve(&twins, None, env).unwrap_err(),
             "--engine a=podman: the name \"a\" is given twice (each engine needs a name of its own)"
         );
     }

@@ -30,13 +30,19 @@ struct Sweep {
 }
 
 /// `tug gc`: the environment's engine, then each `--engine` one.
-pub async fn gc(dry_run: bool, engines: &[EngineFlag]) -> anyhow::Result<u8> {
+pub async fn gc(
+    dry_run: bool,
+    engines: &[EngineFlag],
+    context: Option<&str>,
+) -> anyhow::Result<u8> {
     let mut endpoints = Vec::new();
     // With --engine, the environment's engine is swept only when it is one of them.
     if engines.is_empty() {
-        endpoints.push(Endpoint::from_env().context("cannot select the container engine")?);
+        endpoints.push(
+            crate::engine::environment(context).context("cannot select the container engine")?,
+        );
     } else {
-        match engine_flag::resolve(engines, |k| std::env::var(k).ok()) {
+        match engine_flag::resolve(engines, context, |k| std::env::var(k).ok()) {
             Ok(named) => endpoints.extend(named.into_iter().map(|n| n.endpoint)),
             Err(e) => {
                 crate::report::message(&e);

@@ -61,6 +61,10 @@ struct Cli {
         hide_possible_values = true
     )]
     color: style::ColorChoice,
+    /// Use this Docker context's endpoint and TLS files (as `docker --context NAME`); it wins
+    /// over DOCKER_HOST, DOCKER_CONTEXT and currentContext. `default` is the environment's.
+    #[arg(long, global = true, value_name = "NAME")]
+    context: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -140,7 +144,8 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
         /// Sweep this engine instead of the environment's (repeatable): `NAME=ADDRESS`,
-        /// `NAME=podman:ADDRESS`, `NAME=docker`, `NAME=podman`, or a NAME from tug's engines file,
+        /// `NAME=podman:ADDRESS`, `NAME=docker`, `NAME=podman`, `NAME=context:CONTEXT`, or a NAME
+        /// from tug's engines file,
         /// as for `tug start --engine`.
         #[arg(long = "engine", value_name = "NAME=ADDRESS", value_parser = engine_flag::parse)]
         engines: Vec<engine_flag::EngineFlag>,
@@ -194,11 +199,12 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
+    let context = cli.context.as_deref();
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Engine(cmd) => engine::run(cmd).await,
-            Command::Bench(cmd) => bench::run(cmd).await,
-            Command::Start(args) => start::start(args).await,
+            Command::Engine(cmd) => engine::run(cmd, context).await,
+            Command::Bench(cmd) => bench::run(cmd, context).await,
+            Command::Start(args) => start::start(args, context).await,
             Command::Status { target, json } => runs::status(target.as_deref(), json),
             Command::Logs { run, step, follow } => logs::logs(&run, step.as_deref(), follow).await,
             Command::History {
@@ -207,7 +213,7 @@ fn main() -> ExitCode {
                 all,
                 json,
             } => history::history(workflow.as_deref(), limit, all, json),
-            Command::Gc { dry_run, engines } => gc::gc(dry_run, &engines).await,
+            Command::Gc { dry_run, engines } => gc::gc(dry_run, &engines, context).await,
             Command::Validate { files } => workflow::validate(&files),
             Command::Dry {
                 file,
@@ -217,7 +223,7 @@ fn main() -> ExitCode {
                 rest,
             } => {
                 let all: Vec<String> = params.into_iter().chain(rest).collect();
-                dry::dry(&file, &all, !no_bodies, &engine)
+                dry::dry(&file, &all, !no_bodies, &engine, context)
             }
             Command::Schema { path, json } => schema::run(path.as_deref(), json),
             Command::Completions { shell } => {

@@ -74,7 +74,7 @@ struct Interrupt {
 }
 
 /// `tug start`.
-pub async fn start(args: StartArgs) -> anyhow::Result<u8> {
+pub async fn start(args: StartArgs, context: Option<&str>) -> anyhow::Result<u8> {
     // The handlers are installed first, on this task: from here on SIGINT and SIGTERM reach
     // tug's own teardown instead of killing the process with a record saying `running`.
     use tokio::signal::unix::{signal, SignalKind};
@@ -82,7 +82,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<u8> {
         signal(SignalKind::interrupt())?,
         signal(SignalKind::terminate())?,
     );
-    let engines = match args.engine.pool(|k| std::env::var(k).ok()) {
+    let engines = match args.engine.pool(context, |k| std::env::var(k).ok()) {
         Ok(e) => e,
         Err(e) => {
             crate::report::message(&e);
@@ -114,7 +114,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<u8> {
     let (endpoint, engine_name) = match engines.as_ref().map(|p| &p.engines()[0]) {
         Some(first) => (Ok(first.endpoint.clone()), Some(first.name.clone())),
         None => (
-            engine_api::Endpoint::from_env().map_err(|e| e.to_string()),
+            crate::engine::environment(context).map_err(|e| e.to_string()),
             None,
         ),
     };
