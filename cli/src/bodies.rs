@@ -15,7 +15,7 @@ use executor::run::{
     LABEL_STEP, LABEL_WORKFLOW,
 };
 use executor::workflow::{
-    expand_env, merge_env, resolve_volume, split_line, Action, CommandSpec, Container, Escapes,
+    command_argv, expand_env, merge_env, resolve_volume, Action, CommandSpec, Container, Escapes,
     Host, ImageContainer, ResolvedImage, Run, Scope, Shell, Startup, Step, Text, Workflow,
 };
 use serde_json::{json, Value};
@@ -179,17 +179,9 @@ fn commands(step: &Step) -> Vec<&Text> {
     }
 }
 
-/// argv of one command line, as the runner builds it.
+/// argv of one command line, as the runner builds it (the same function).
 fn argv(text: &Text, scope: &Scope, shell: Option<&Shell>) -> Vec<String> {
-    match shell {
-        Some(sh) => {
-            let mut v = sh.argv(scope);
-            v.push(text.expand(scope, Escapes::Shell));
-            v
-        }
-        None => split_line(text, scope, Escapes::Literal)
-            .unwrap_or_else(|_| vec![text.expand(scope, Escapes::Literal)]),
-    }
+    command_argv(text, scope, shell).unwrap_or_else(|_| vec![text.expand(scope, Escapes::Literal)])
 }
 
 fn exec_body(
@@ -239,7 +231,14 @@ fn step_bodies(
                         })
                         .collect(),
                 ),
-                Some(CommandSpec::Line(t)) => Some(argv(t, scope, d.shell.as_ref())),
+                // As the runner: `command:` as one line is split (no automatic `sh -c`),
+                // unless `shell:` is given.
+                Some(c @ CommandSpec::Line(t)) => Some(match &d.shell {
+                    Some(_) => argv(t, scope, d.shell.as_ref()),
+                    None => c
+                        .argv(scope, Escapes::Literal)
+                        .unwrap_or_else(|_| vec![t.expand(scope, Escapes::Literal)]),
+                }),
                 _ => lines.first().map(|t| argv(t, scope, d.shell.as_ref())),
             };
             match &d.image {

@@ -13,7 +13,7 @@ use super::{
     children, control, harness, host_step, record, FailureKind, RunCtx, StepFailure, ENGINE_PREFIX,
 };
 use crate::workflow::{
-    expand_env, merge_env, resolve_volume, split_line, Action, CommandSpec, Container, DockerRun,
+    command_argv, expand_env, merge_env, resolve_volume, Action, CommandSpec, Container, DockerRun,
     Escapes, HarnessRun, Run, Scope, Shell, Step, Text, Workflow,
 };
 
@@ -531,52 +531,8 @@ fn commands(step: &Step) -> Vec<&Text> {
     }
 }
 
-/// argv for one command line: through `shell` (as one string, `\$` left for the shell), or
-/// split shell-words style.
-/// A command line with redirections, pipes, lists, substitutions or globs outside quotes
-/// (`echo x > shared.txt`, the seeds' own example) means a shell; other lines are split
-/// shell-words style and run directly, so an image without a shell still works.
-fn needs_shell(line: &str) -> bool {
-    let (mut single, mut double, mut escaped) = (false, false, false);
-    let mut prev = ' ';
-    for c in line.chars() {
-        if escaped {
-            escaped = false;
-        } else if c == '\\' && !single {
-            escaped = true;
-        } else if c == '\'' && !double {
-            single = !single;
-        } else if c == '"' && !single {
-            double = !double;
-        } else if !single {
-            let dollar_paren = prev == '$' && c == '(';
-            if dollar_paren || c == '`' {
-                return true;
-            }
-            if !double && matches!(c, '|' | '&' | ';' | '<' | '>' | '(' | ')' | '*' | '?') {
-                return true;
-            }
-        }
-        prev = c;
-    }
-    false
-}
-
 fn argv(text: &Text, scope: &Scope, shell: Option<&Shell>) -> Result<Vec<String>, StepFailure> {
-    match shell {
-        Some(sh) => {
-            let mut v = sh.argv(scope);
-            v.push(text.expand(scope, Escapes::Shell));
-            Ok(v)
-        }
-        None if needs_shell(&text.raw) => Ok(vec![
-            "sh".into(),
-            "-c".into(),
-            text.expand(scope, Escapes::Shell),
-        ]),
-        None => split_line(text, scope, Escapes::Literal)
-            .map_err(|d| StepFailure::message(d.message().to_string())),
-    }
+    command_argv(text, scope, shell).map_err(|d| StepFailure::message(d.message().to_string()))
 }
 
 async fn dispatch(
@@ -957,24 +913,4 @@ fn find_ci<'a>(
     map.iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(key))
         .map(|(_, v)| v)
-}
-
-#[cfg(test)]
-mod needs_shell_tests {
-    use super::needs_shell;
-
-    #[test]
-    fn operators_outside_quotes_need_a_shell() {
-        assert!(needs_shell("echo \"from command step\" > shared.txt"));
-        assert!(needs_shell("cat a | wc -l"));
-        assert!(needs_shell("make && make test"));
-        assert!(needs_shell("echo $(date)"));
-        assert!(needs_shell("ls *.txt"));
-        assert!(!needs_shell("echo 'a > b'"));
-        assert!(!needs_shell("echo \"a | b\""));
-        assert!(!needs_shell("psql -c \"SELECT 1\""));
-        assert!(!needs_shell("echo a\\>b"));
-        assert!(!needs_shell("go build -o /app/bin/myapp"));
-        assert!(needs_shell("echo \"$(id -u)\""));
-    }
 }

@@ -52,8 +52,8 @@ pub use plan::{EngineCall, Plan, PlannedStep, Target};
 pub use platform::Platform;
 pub use port::{PortBinding, Protocol};
 pub use resolve::{
-    expand_env, merge_env, resolve_network, resolve_platform, resolve_port, resolve_volume,
-    split_line,
+    command_argv, expand_env, merge_env, resolve_network, resolve_platform, resolve_port,
+    resolve_volume, split_line,
 };
 pub use span::{Pos, Span};
 pub use volume::{Mount, MountSource};

@@ -110,6 +110,58 @@ pub fn split_line(t: &Text, scope: &Scope, escapes: Escapes) -> Result<Vec<Strin
     })
 }
 
+/// argv for one command line: through `shell` (as one string, `\$` left for the shell), or
+/// split shell-words style. Without a shell, a command line with redirections, pipes, lists,
+/// substitutions or globs outside quotes (`echo x > shared.txt`, the seeds' own example) runs
+/// through `sh -c`; other lines are split and run directly, so an image without a shell still
+/// works. The runner and `tug dry` both build commands here.
+pub fn command_argv(
+    text: &Text,
+    scope: &Scope,
+    shell: Option<&Shell>,
+) -> Result<Vec<String>, Diagnostic> {
+    match shell {
+        Some(sh) => {
+            let mut v = sh.argv(scope);
+            v.push(text.expand(scope, Escapes::Shell));
+            Ok(v)
+        }
+        None if needs_shell(&text.raw) => Ok(vec![
+            "sh".into(),
+            "-c".into(),
+            text.expand(scope, Escapes::Shell),
+        ]),
+        None => split_line(text, scope, Escapes::Literal),
+    }
+}
+
+/// Whether a command line needs a shell: shell syntax outside quotes.
+pub(crate) fn needs_shell(line: &str) -> bool {
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    let mut prev = ' ';
+    for c in line.chars() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && !single {
+            escaped = true;
+        } else if c == '\'' && !double {
+            single = !single;
+        } else if c == '"' && !single {
+            double = !double;
+        } else if !single {
+            let dollar_paren = prev == '$' && c == '(';
+            if dollar_paren || c == '`' {
+                return true;
+            }
+            if !double && matches!(c, '|' | '&' | ';' | '<' | '>' | '(' | ')' | '*' | '?') {
+                return true;
+            }
+        }
+        prev = c;
+    }
+    false
+}
+
 impl Shell {
     /// The shell's argv with `-c` appended when missing, ready for the command string.
     pub fn argv(&self, scope: &Scope) -> Vec<String> {
@@ -227,5 +279,25 @@ impl super::model::Workflow {
             scope.set_param(k, v);
         }
         scope
+    }
+}
+
+#[cfg(test)]
+mod needs_shell_tests {
+    use super::needs_shell;
+
+    #[test]
+    fn operators_outside_quotes_need_a_shell() {
+        assert!(needs_shell("echo \"from command step\" > shared.txt"));
+        assert!(needs_shell("cat a | wc -l"));
+        assert!(needs_shell("make && make test"));
+        assert!(needs_shell("echo $(date)"));
+        assert!(needs_shell("ls *.txt"));
+        assert!(!needs_shell("echo 'a > b'"));
+        assert!(!needs_shell("echo \"a | b\""));
+        assert!(!needs_shell("psql -c \"SELECT 1\""));
+        assert!(!needs_shell("echo a\\>b"));
+        assert!(!needs_shell("go build -o /app/bin/myapp"));
+        assert!(needs_shell("echo \"$(id -u)\""));
     }
 }
