@@ -259,6 +259,54 @@ engine_test!(docker_run_action_with_fields, |engine, client| {
     assert_no_run_containers(&client, &run.run_id).await;
 });
 
+engine_test!(docker_run_exec_options_reach_the_exec, |engine, client| {
+    let cleanup = Cleanup::new(&client);
+    let app = unique("tug-exec-opts");
+    service_container(&client, &cleanup, &app, true, |c| {
+        c.config.working_dir = Some("/srv".into());
+    })
+    .await;
+    let wf = WorkflowDir::new("run/docker_run_exec.yaml");
+    let run = TugStart::new(engine, wf.file())
+        .param("APP", &app)
+        .run()
+        .await;
+    // WorkingDir, User (any case) and Env from `exec:` (was: only User and Env).
+    run.assert_step_out("dir_user_env", "/tmp\n1000\nyes\n");
+    // Privileged: the exec holds more capabilities than a plain one in the same container —
+    // or, where the host cannot grant them (this rig's Docker lacks one capability, and
+    // `docker exec --privileged` fails the same way), the runtime refuses to apply them.
+    let plain = run.out("plain");
+    assert!(plain.starts_with("CapEff:"), "{plain}{}", run.context());
+    match run.step_status("privileged").as_str() {
+        "succeeded" => {
+            let privileged = run.out("privileged");
+            assert!(
+                privileged.starts_with("CapEff:"),
+                "{privileged}{}",
+                run.context()
+            );
+            assert_ne!(
+                plain,
+                privileged,
+                "Privileged made no difference{}",
+                run.context()
+            );
+        }
+        _ => {
+            let err = run.err("privileged") + &run.out("privileged");
+            assert!(err.contains("apply caps"), "{err:?}{}", run.context());
+        }
+    }
+    assert_eq!(run.step_status("plain"), "succeeded", "{}", run.context());
+    assert_eq!(run.step_status("tty"), "succeeded", "{}", run.context());
+    // Tty: the command runs on a terminal and its raw output still arrives.
+    let tty = run.out("tty");
+    assert!(tty.starts_with("/dev/pts/"), "{tty:?}{}", run.context());
+    assert_no_run_containers(&client, &run.run_id).await;
+    cleanup.run().await;
+});
+
 engine_test!(variable_expansion_in_container_fields, |engine, client| {
     let wf = WorkflowDir::new("run/variables.yaml");
     wf.dir("release");

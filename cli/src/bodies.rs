@@ -11,8 +11,8 @@
 use engine_api::containers::{ContainerCreate, RestartPolicy as ApiRestart};
 use engine_api::exec::ExecCreate;
 use executor::run::{
-    create_body, health, keepalive, LABEL_HOST, LABEL_KEEP, LABEL_MACHINE, LABEL_PID, LABEL_RUN,
-    LABEL_STEP, LABEL_WORKFLOW,
+    apply_exec_options, create_body, health, keepalive, LABEL_HOST, LABEL_KEEP, LABEL_MACHINE,
+    LABEL_PID, LABEL_RUN, LABEL_STEP, LABEL_WORKFLOW,
 };
 use executor::workflow::{
     command_argv, expand_env, merge_env, resolve_volume, Action, CommandSpec, Container, Escapes,
@@ -191,12 +191,23 @@ fn exec_body(
     user: Option<String>,
     wd: Option<String>,
 ) -> Value {
+    serde_json::to_value(exec_create(step, argv, env, user, wd)).unwrap_or(Value::Null)
+}
+
+/// The exec the runner creates for `argv` (before any `with.exec` options).
+fn exec_create(
+    step: &Step,
+    argv: Vec<String>,
+    env: Vec<String>,
+    user: Option<String>,
+    wd: Option<String>,
+) -> ExecCreate {
     let mut e = ExecCreate::new(argv);
     e.env = env;
     e.env.push(format!("TUG_EXEC_ID={RUN_ID}-{}", step.id));
     e.user = user;
     e.working_dir = wd;
-    serde_json::to_value(&e).unwrap_or(Value::Null)
+    e
 }
 
 fn pairs(env: &[(String, String)]) -> Vec<String> {
@@ -274,28 +285,17 @@ fn step_bodies(
                     out.create = Some(c.body());
                 }
                 None => {
-                    let find = |key: &str| {
-                        d.exec
-                            .iter()
-                            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                            .map(|(_, v)| v)
-                    };
-                    let mut env = pairs(&step_env);
-                    if let Some(Value::Array(extra)) = find("Env") {
-                        env.extend(extra.iter().filter_map(|v| v.as_str().map(str::to_string)));
-                    }
-                    let user = match find("User") {
-                        Some(Value::String(u)) => Some(u.clone()),
-                        _ => None,
-                    };
                     if let Some(cmd) = cmd {
-                        out.execs.push(exec_body(
+                        let mut e = exec_create(
                             step,
                             cmd,
-                            env,
-                            user,
+                            pairs(&step_env),
+                            None,
                             d.working_dir.as_ref().map(lit),
-                        ));
+                        );
+                        apply_exec_options(&mut e, &d.exec);
+                        out.execs
+                            .push(serde_json::to_value(&e).unwrap_or(Value::Null));
                     }
                 }
             }

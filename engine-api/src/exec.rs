@@ -36,6 +36,12 @@ pub struct ExecCreate {
     /// Privileged.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub privileged: bool,
+    /// The key sequence that detaches from the exec (`ctrl-p,ctrl-q` by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detach_keys: Option<String>,
+    /// The initial TTY size, `[height, width]` (with `tty`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console_size: Option<[u64; 2]>,
 }
 
 impl std::fmt::Debug for ExecCreate {

@@ -306,6 +306,43 @@ pub(crate) struct ExecSettings {
     pub(crate) env: Vec<String>,
     pub(crate) user: Option<String>,
     pub(crate) working_dir: Option<String>,
+    /// `docker.run`'s `with.exec` pass-through (canonical keys, values checked at load).
+    pub(crate) options: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Applies `docker.run`'s `with.exec` options (Engine API names, checked at load) to an exec:
+/// `User` and `WorkingDir` where the step does not set its own, `Env` after the step's,
+/// `Privileged`, `Tty`, `AttachStdout`, `AttachStderr`, `DetachKeys`, `ConsoleSize`. `Cmd` is
+/// the step's command and `AttachStdin` stays off (a step has no stdin).
+pub fn apply_exec_options(
+    exec: &mut ExecCreate,
+    options: &serde_json::Map<String, serde_json::Value>,
+) {
+    use serde_json::Value;
+    for (k, v) in options {
+        match (k.as_str(), v) {
+            ("User", Value::String(s)) if exec.user.is_none() => exec.user = Some(s.clone()),
+            ("WorkingDir", Value::String(s)) if exec.working_dir.is_none() => {
+                exec.working_dir = Some(s.clone())
+            }
+            ("Env", Value::Array(list)) => exec
+                .env
+                .extend(list.iter().filter_map(|x| x.as_str().map(str::to_string))),
+            ("Privileged", Value::Bool(b)) => exec.privileged = *b,
+            ("Tty", Value::Bool(b)) => exec.tty = *b,
+            ("AttachStdout", Value::Bool(b)) => exec.attach_stdout = *b,
+            ("AttachStderr", Value::Bool(b)) => exec.attach_stderr = *b,
+            ("DetachKeys", Value::String(s)) => exec.detach_keys = Some(s.clone()),
+            ("ConsoleSize", Value::Array(hw)) => {
+                if let [Some(h), Some(w)] =
+                    [hw.first(), hw.get(1)].map(|x| x.and_then(Value::as_u64))
+                {
+                    exec.console_size = Some([h, w]);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Runs `argv` in the running container `container` and returns its exit code. On an
@@ -328,6 +365,8 @@ pub(crate) async fn exec_in(
     exec.env.push(format!("TUG_EXEC_ID={token}"));
     exec.user = settings.user.clone();
     exec.working_dir = settings.working_dir.clone();
+    apply_exec_options(&mut exec, &settings.options);
+    let tty = exec.tty;
     let exec_id = client.create_exec(container, &exec).await.map_err(|e| {
         StepFailure::engine(
             format!("cannot create an exec in container {container}"),
@@ -336,7 +375,7 @@ pub(crate) async fn exec_in(
     })?;
     let work = async {
         let attached = client
-            .start_exec(&exec_id, false)
+            .start_exec(&exec_id, tty)
             .await
             .map_err(|e| StepFailure::engine("cannot start the exec".into(), &e))?;
         pump(out, attached.output).await?;

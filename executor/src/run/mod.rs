@@ -38,6 +38,7 @@ use engine_api::{Client, Endpoint};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 pub use cancel::{cancel_pair, Cancel, CancelHandle, CancelLevel};
+pub use container::apply_exec_options;
 pub use engine::{
     this_host, this_machine, LABEL_HOST, LABEL_KEEP, LABEL_MACHINE, LABEL_PID, LABEL_RUN,
     LABEL_STEP, LABEL_WORKFLOW,

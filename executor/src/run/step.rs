@@ -483,6 +483,7 @@ async fn harness_once(
                 env: shared::exec_env(&step_env, &shared.resolved.env),
                 user: shared.resolved.user.clone(),
                 working_dir: shared.resolved.working_dir.clone(),
+                            options: Default::default(),
             };
             let code = container::exec_in(ctx, &step.id, &shared.id, cmd.argv(), &settings, step.signal_on_stop.as_deref(), deadline, out).await?;
             if code == 126 || code == 127 {
@@ -499,6 +500,7 @@ async fn harness_once(
                 env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
                 user: e.user.as_ref().map(|t| t.expand(scope, Escapes::Literal)),
                 working_dir: e.working_dir.as_ref().map(|t| t.expand(scope, Escapes::Literal)),
+                            options: Default::default(),
             };
             let code = container::exec_in(ctx, &step.id, &name, cmd.argv(), &settings, step.signal_on_stop.as_deref(), deadline, out).await?;
             if code == 126 || code == 127 {
@@ -569,6 +571,7 @@ async fn dispatch(
                     .working_dir
                     .as_ref()
                     .map(|t| t.expand(scope, Escapes::Literal)),
+                options: Default::default(),
             };
             exec_lines(
                 ctx,
@@ -593,6 +596,7 @@ async fn dispatch(
                 env: shared::exec_env(&step_env, &shared.resolved.env),
                 user: shared.resolved.user.clone(),
                 working_dir: shared.resolved.working_dir.clone(),
+                options: Default::default(),
             };
             exec_lines(
                 ctx,
@@ -776,6 +780,7 @@ async fn multi_in_fresh(
             env: Vec::new(),
             user: create.config.user.clone(),
             working_dir: create.config.working_dir.clone(),
+            options: Default::default(),
         };
         let _ = env;
         exec_lines(ctx, step, scope, shell, &id, &settings, deadline, out).await
@@ -833,19 +838,12 @@ async fn docker_run(
             container::wait_running(ctx, Some(&step.id), &name, ctx.exec_wait),
         )
         .await?;
-        let mut settings = ExecSettings {
+        let settings = ExecSettings {
             env: step_env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             user: None,
             working_dir: d.working_dir.as_ref().map(lit),
+            options: d.exec.clone(),
         };
-        if let Some(serde_json::Value::String(u)) = find_ci(&d.exec, "User") {
-            settings.user = Some(u.clone());
-        }
-        if let Some(serde_json::Value::Array(env)) = find_ci(&d.exec, "Env") {
-            settings
-                .env
-                .extend(env.iter().filter_map(|v| v.as_str().map(str::to_string)));
-        }
         let Some(argv) = cmd else {
             return Err(StepFailure::message(
                 "docker.run into an existing container needs a command",

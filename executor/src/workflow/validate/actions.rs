@@ -145,6 +145,9 @@ impl Checker<'_> {
             "NetworkingConfig",
         );
         let exec = self.passthrough(with, &wpath, "exec", engine_fields::EXEC, "exec options");
+        if let Some(node) = with.get("exec") {
+            self.exec_option_values(node, &join(&wpath, "exec"));
+        }
         if host.contains_key("AutoRemove") {
             let span = with.get("host").map(|n| n.span).unwrap_or(with.span);
             self.push(
@@ -193,6 +196,87 @@ impl Checker<'_> {
             exec,
             span: with.span,
         })
+    }
+
+    /// The values of `with.exec`, checked against what `POST /containers/{id}/exec` takes, so a
+    /// wrong type is an error here rather than an engine's 400 mid-run.
+    fn exec_option_values(&mut self, node: &Node, path: &str) {
+        let Some(entries) = self.map(node, path, "`exec`") else {
+            return;
+        };
+        for e in entries {
+            let Some(k) = e.key.as_text() else { continue };
+            let Some(canon) = engine_fields::canonical(engine_fields::EXEC, k) else {
+                continue; // reported by `passthrough`
+            };
+            let v = e.value.to_json();
+            let at = join(path, k);
+            let expected = match canon {
+                "Cmd" => {
+                    self.push(
+                        Diagnostic::error(
+                            "`exec.Cmd` cannot be given: the step's command is the exec's",
+                            &at,
+                            e.key.span,
+                        )
+                        .with_help("put the command in `command:` (or the step's `run:`)"),
+                    );
+                    continue;
+                }
+                "AttachStdin" => {
+                    if v == serde_json::Value::Bool(true) {
+                        self.push(Diagnostic::warning(
+                            "`exec.AttachStdin` is ignored: a step has no stdin",
+                            &at,
+                            e.value.span,
+                        ));
+                    } else if !v.is_boolean() {
+                        self.push(Diagnostic::error(
+                            format!("`{k}` must be true or false"),
+                            &at,
+                            e.value.span,
+                        ));
+                    }
+                    continue;
+                }
+                "AttachStdout" | "AttachStderr" | "Privileged" | "Tty" => {
+                    if v.is_boolean() {
+                        continue;
+                    }
+                    "true or false"
+                }
+                "User" | "WorkingDir" | "DetachKeys" => {
+                    if v.is_string() {
+                        continue;
+                    }
+                    "a string"
+                }
+                "Env" => {
+                    let ok = v
+                        .as_array()
+                        .is_some_and(|a| a.iter().all(serde_json::Value::is_string));
+                    if ok {
+                        continue;
+                    }
+                    "a list of KEY=VALUE strings"
+                }
+                "ConsoleSize" => {
+                    let ok = v
+                        .as_array()
+                        .is_some_and(|a| a.len() == 2 && a.iter().all(|x| x.as_u64().is_some()));
+                    if ok {
+                        continue;
+                    }
+                    "[height, width], two non-negative integers"
+                }
+                _ => continue,
+            };
+            self.push(Diagnostic::error(
+                format!("`{k}` must be {expected}"),
+                &at,
+                e.value.span,
+            ));
+        }
     }
 
     /// A pass-through map: keys matched case-insensitively to Engine API names.
