@@ -216,7 +216,7 @@ pub static CONTAINER: Node = Node {
         f("network", STR, "`bridge`, `host`, `none`, `container:<name|id>`, or the name of a custom network to attach."),
         f("keep_container", BOOL, "Leave the DAG-level container after the run (stopped, not removed).").default("false").dag_only(),
         f("startup", STR, "How the DAG-level container stays up: `keepalive` (a helper tug copies in; works with any image), `entrypoint` (the image's own), `command` (runs `command`).").default("keepalive").allowed(&["keepalive", "entrypoint", "command"]).dag_only(),
-        f("command", STR_LIST, "A command for the container: the DAG-level container's with `startup: command` (or arguments to the entrypoint with `startup: entrypoint`); a step container's when the step has no `run`."),
+        f("command", STR_LIST, "A command for the container: the DAG-level container's with `startup: command` (unused with `keepalive` and `entrypoint`); a step container's when the step has no `run`."),
         f("wait_for", STR, "When the DAG-level container counts as ready: `running`, or `healthy` (its health check passes; tug drives the check on Podman).").default("running").allowed(&["running", "healthy"]).dag_only(),
         f("log_pattern", STR, "A regular expression (RE2) a log line of the DAG-level container must match before steps start.").dag_only(),
         f("restart_policy", STR, "The DAG-level container's restart policy.").allowed(&["no", "always", "unless-stopped"]).dag_only(),

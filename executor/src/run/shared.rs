@@ -130,11 +130,9 @@ pub(crate) async fn start(run: &RunCtx, spec: &ImageContainer) -> Result<Shared,
                 }
             }
         }
-        Startup::Entrypoint => {
-            if let Some(cmd) = &resolved.command {
-                create.config.cmd = Some(cmd.clone());
-            }
-        }
+        // The image's ENTRYPOINT and CMD as they are (as Dagu): `command:` is not used here,
+        // and validation warns when it is given.
+        Startup::Entrypoint => {}
         Startup::Command => {
             let cmd = resolved.command.clone().unwrap_or_default();
             if cmd.is_empty() {

@@ -72,6 +72,17 @@ impl Checker<'_> {
     /// Reads a `container:` value.
     pub(crate) fn container(&mut self, node: &Node, path: &str, level: Level) -> Option<Container> {
         match &node.value {
+            Value::Scalar(s) if !s.is_null() && node.kind() != "a string" => {
+                self.push(
+                    Diagnostic::error(
+                        format!("container must be a string or object, got {}", node.kind()),
+                        path,
+                        node.span,
+                    )
+                    .with_help("write the name of a running container (quote it if it looks like a number), or a mapping with `image:`"),
+                );
+                None
+            }
             Value::Scalar(s) if !s.is_null() => {
                 let t = Text::new(s.text.clone(), node.span);
                 if t.raw.trim().is_empty() {
