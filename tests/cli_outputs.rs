@@ -503,3 +503,31 @@ async fn failing_container_run(engine: tug_tests::Engine, client: engine_api::Cl
 tug_tests::engine_test!(failing_container_run_on_each_engine, |engine, client| {
     failing_container_run(engine, client).await;
 });
+
+#[test]
+fn registry_auths_from_an_unimported_os_variable_fails_before_the_run_with_its_position() {
+    let tug = Tug::new(&["start", "tests/fixtures/cli/registry_auths_os_var.yaml"])
+        .env("DOCKER_AUTH_CONFIG", r#"{"auths":{}}"#)
+        // No engine is needed: the run must fail before contacting one.
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let out = tug.run();
+    out.assert_code(1);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains(
+            "registry_auths_os_var.yaml:3:17: registry_auths: registry auths: not a JSON document"
+        ),
+        "{}",
+        out.transcript()
+    );
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("the value is still `${DOCKER_AUTH_CONFIG}`"),
+        "{}",
+        out.transcript()
+    );
+    assert!(out.stdout.contains("skipped"), "{}", out.transcript());
+    assert!(!out.stdout.contains("Logs "), "{}", out.transcript());
+    // Nothing half-written: no run directory.
+    assert!(!tug.data().join("runs").exists(), "{}", out.transcript());
+}

@@ -169,7 +169,10 @@ pub fn render(v: &RunView<'_>, p: Paint) -> String {
             _ => {}
         }
     }
-    let _ = writeln!(s, "{} {}", key("Logs"), v.dir.display());
+    // A run that failed before it began (a bad `registry_auths`) has no directory to point at.
+    if v.dir.exists() {
+        let _ = writeln!(s, "{} {}", key("Logs"), v.dir.display());
+    }
 
     let id_w = v
         .steps

@@ -285,9 +285,28 @@ fn credentials(wf: &Workflow, host: &dyn Host) -> Result<CredentialStore, String
         Some(RegistryAuths::Json(t)) => {
             let json = expand(t);
             if !json.trim().is_empty() {
-                store
-                    .insert_auths_json(&json)
-                    .map_err(|e| format!("registry_auths: {}", engine::chain(&e)))?;
+                store.insert_auths_json(&json).map_err(|e| {
+                    let why = match &e {
+                        engine_api::Error::Config { message } => message.clone(),
+                        other => engine::chain(other),
+                    };
+                    let at = crate::workflow::Diagnostic::error("", "registry_auths", t.span);
+                    let mut msg = format!(
+                        "{}:{}:{}: registry_auths: {why}",
+                        wf.file(),
+                        at.line().unwrap_or(0),
+                        at.column().unwrap_or(0)
+                    );
+                    // `${VAR}` left as written: an OS variable, which is not expanded here.
+                    if json.contains("${") {
+                        msg.push_str(
+                            "; the value is still `",
+                        );
+                        msg.push_str(t.raw.trim());
+                        msg.push_str("`: OS environment variables are not expanded in registry_auths, so import the variable in the DAG-level `env:` first (e.g. `- DOCKER_AUTH_CONFIG: ${DOCKER_AUTH_CONFIG}`), or leave registry_auths out (tug reads DOCKER_AUTH_CONFIG and ~/.docker/config.json itself)");
+                    }
+                    msg
+                })?;
             }
         }
         Some(RegistryAuths::Hosts(map)) => {
@@ -354,14 +373,28 @@ pub async fn run(
             .collect(),
         parent: options.parent.clone(),
     };
+    // A run that cannot begin: no step ran, so each is reported as skipped.
     let setup_error = |message: String| RunSummary {
         run_id: run_id.clone(),
         dir: dir.clone(),
         status: RunStatus::Failed,
         error: Some(message),
         engine_unreachable: false,
-        steps: initial.steps.clone(),
+        steps: initial
+            .steps
+            .iter()
+            .cloned()
+            .map(|mut s| {
+                s.status = StepStatus::Skipped;
+                s
+            })
+            .collect(),
         duration: started.elapsed(),
+    };
+    // Credentials first: a bad `registry_auths` fails the run before anything is written.
+    let credentials = match credentials(&workflow, options.host.as_ref()) {
+        Ok(c) => c,
+        Err(e) => return setup_error(e),
     };
     if let Err(e) = std::fs::create_dir_all(dir.join("artifacts")) {
         return setup_error(format!(
@@ -378,10 +411,6 @@ pub async fn run(
             dir.display()
         ));
     }
-    let credentials = match credentials(&workflow, options.host.as_ref()) {
-        Ok(c) => c,
-        Err(e) => return setup_error(e),
-    };
     // The run's own cancel level: the caller's interrupts, and the workflow's timeout.
     let (internal_handle, internal) = cancel_pair();
     let forward = {
