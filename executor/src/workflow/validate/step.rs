@@ -309,6 +309,27 @@ impl Checker<'_> {
         let shell = node
             .get("shell")
             .and_then(|n| self.shell(n, &join(&path, "shell")));
+        if let (Some(_), Some(n)) = (&shell, node.get("shell")) {
+            // As Dagu, a container step's command goes through `container.shell` (or runs
+            // directly); the step's own `shell` is for the host. Say so instead of dropping it.
+            if in_container && !matches!(action_name.as_deref(), Some("harness.run")) {
+                let help = if is_docker_run {
+                    "use `with.shell:` for `action: docker.run`"
+                } else if node.get("container").is_some() {
+                    "use `container.shell:` of this step's container (e.g. `shell: sh -x`)"
+                } else {
+                    "use `shell:` of the DAG-level `container:` (it applies to every step in it)"
+                };
+                self.push(
+                    Diagnostic::warning(
+                        "a step's `shell` is not used in a container: its command runs through the container's `shell`, or directly",
+                        join(&path, "shell"),
+                        n.span,
+                    )
+                    .with_help(help),
+                );
+            }
+        }
         let retry_policy = node
             .get("retry_policy")
             .and_then(|n| self.retry_policy(n, &join(&path, "retry_policy")));
