@@ -531,3 +531,19 @@ fn registry_auths_from_an_unimported_os_variable_fails_before_the_run_with_its_p
     // Nothing half-written: no run directory.
     assert!(!tug.data().join("runs").exists(), "{}", out.transcript());
 }
+
+#[test]
+fn a_misconfigured_engine_environment_is_a_usage_error_not_an_unreachable_engine() {
+    let out = Tug::new(&["start", "examples/hello.yaml"])
+        .env("DAGU_CONTAINER_RUNTIME", "Podman")
+        .run();
+    out.assert_code(2);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains(
+            "invalid container runtime \"Podman\" in DAGU_CONTAINER_RUNTIME (supported: docker, podman)"
+        ),
+        "{}",
+        out.transcript()
+    );
+}

@@ -118,6 +118,9 @@ pub async fn start(args: StartArgs, context: Option<&str>) -> anyhow::Result<u8>
             None,
         ),
     };
+    // A bad environment (DAGU_CONTAINER_RUNTIME=Podman, a missing context) is not an engine
+    // that went away: if the run needed the engine, that is a usage error (exit 2).
+    let endpoint_misconfigured = endpoint.is_err();
     let data_dir = record::data_dir(|k| std::env::var(k).ok());
     let run_options = RunOptions {
         run_id: args.run_id.clone(),
@@ -206,7 +209,10 @@ pub async fn start(args: StartArgs, context: Option<&str>) -> anyhow::Result<u8>
         }
     }
 
-    let code = exit_code(&summary);
+    let code = match exit_code(&summary) {
+        exit::ENGINE_UNREACHABLE if endpoint_misconfigured => exit::USAGE,
+        code => code,
+    };
     if mode == Mode::Json {
         JsonView::new(ids).finished(&workflow.name, &summary, code);
     } else {
