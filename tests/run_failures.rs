@@ -257,6 +257,23 @@ engine_test!(pull_policy_never_with_a_missing_image, |engine, client| {
     assert_no_run_containers(&client, &run.run_id).await;
 });
 
+engine_test!(
+    pull_policy_never_with_the_image_for_another_platform,
+    |engine, client| {
+        let wf = WorkflowDir::new("run/pull_never_other_platform.yaml");
+        let run = TugStart::new(engine, wf.file()).run().await;
+        run.assert_code(1);
+        let error = step_error(&run, "needs_arm");
+        assert!(
+            error.contains("image tug-busybox:latest is present")
+                && error.contains("for linux/amd64, not for the platform linux/arm64"),
+            "the error names both platforms: {error:?}{}",
+            run.context()
+        );
+        assert_no_run_containers(&client, &run.run_id).await;
+    }
+);
+
 engine_test!(registry_auths_wrong_password, |engine, client| {
     let (host, user, _) = registry();
     let wf = WorkflowDir::new("run/registry.yaml");

@@ -30,9 +30,18 @@ pub(crate) async fn ensure_image(
     platform: Option<&str>,
 ) -> Result<(), StepFailure> {
     let client = run.client().await?;
+    // Whether the image is present for the platform asked for; `other` keeps the platform of
+    // a copy that is present but for another platform, for the message.
+    let other = std::sync::Mutex::new(None::<String>);
     let present = || async {
         match client.inspect_image(image).await {
-            Ok(i) => Ok(platform.is_none_or(|p| platform_matches(p, &i.os, &i.architecture))),
+            Ok(i) => {
+                let fits = platform.is_none_or(|p| platform_matches(p, &i.os, &i.architecture));
+                if !fits {
+                    *other.lock().unwrap() = Some(format!("{}/{}", i.os, i.architecture));
+                }
+                Ok(fits)
+            }
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(StepFailure::engine(
                 format!("cannot inspect image {image}"),
@@ -44,6 +53,11 @@ pub(crate) async fn ensure_image(
         PullPolicy::Never => {
             if present().await? {
                 Ok(())
+            } else if let (Some(found), Some(wanted)) = (other.lock().unwrap().take(), platform) {
+                Err(StepFailure::message(format!(
+                    "image {image} is present in the {} engine for {found}, not for the platform {wanted}, and pull_policy is never: pull it for {wanted} first, or allow pulling (pull_policy: missing)",
+                    run.runtime()
+                )))
             } else {
                 Err(StepFailure::message(format!(
                     "image {image} is not present in the {} engine and pull_policy is never: pull it first, or allow pulling (pull_policy: missing)",
