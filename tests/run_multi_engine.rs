@@ -565,7 +565,7 @@ fn start_usage(args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn invalid_engine_values_exit_2_saying_what_is_allowed() {
-    let expected = "expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, or a NAME from the engines file";
+    let expected = "expected NAME=ADDRESS, NAME=podman:ADDRESS, NAME=docker, NAME=podman, NAME=context:CONTEXT, or a NAME from the engines file";
     let cases: Vec<(Vec<&str>, String)> = vec![
         (
             vec!["--engine", "unix:///var/run/docker.sock"],
