@@ -243,16 +243,7 @@ engine_test!(
             .unwrap();
         let mut attached = client.start_exec(&exec, false).await.unwrap();
         while attached.next_chunk().await.unwrap().is_some() {}
-        let mut code = None;
-        for _ in 0..50 {
-            let i = client.inspect_exec(&exec).await.unwrap();
-            if !i.running {
-                code = i.exit_code;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(code, Some(7));
+        assert_eq!(client.wait_exec(&exec).await.expect("exit code"), 7);
 
         let mut with_env = ExecCreate::new(["sh", "-c", "echo $GREETING; pwd; id -u"]);
         with_env.env = vec!["GREETING=hi-from-exec".into()];

@@ -21,7 +21,6 @@
 use std::error::Error as StdError;
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use engine_api::exec::ExecCreate;
 use engine_api::stream::StreamKind;
@@ -86,16 +85,7 @@ async fn exec(container: &str, cmd: &[String]) -> Result<i64, BoxError> {
 
     // The output ends when the process does, but the engine may record the exit code a moment
     // later (Podman says "not running" a little after the stream ends): ask until it has one.
-    let mut pause = Duration::from_millis(10);
-    for _ in 0..50 {
-        let inspect = client.inspect_exec(&exec).await?;
-        if let (false, Some(code)) = (inspect.running, inspect.exit_code) {
-            return Ok(code);
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(200));
-    }
-    Err(format!("exec {exec} still has no exit code after its output ended").into())
+    Ok(client.wait_exec(&exec).await?)
 }
 
 /// Prints `error: WHAT: ERROR`, then each underlying cause on a line of its own.

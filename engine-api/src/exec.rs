@@ -121,6 +121,41 @@ impl Client {
             .await
     }
 
+    /// The exit code of an exec whose output has ended: `GET /exec/{id}/json` until the engine
+    /// says it is no longer running and has its code. Both engines may still report it as
+    /// running for a moment after the last output byte (Podman for tens of milliseconds), so
+    /// it asks at once, then after 5, 10, 20 … ms (at most 100 ms apart). Call it after the
+    /// attached stream ended; it does not give up on its own while the exec runs — wrap it in
+    /// `tokio::time::timeout` to bound it. After a detached start it waits for the process on
+    /// Docker, but Podman 4.3 without systemd never marks a detached exec as finished (it stays
+    /// `Running` with exit code 0), so there it would wait for ever.
+    ///
+    /// # Errors
+    ///
+    /// The request's errors; [`Error::Protocol`] when the engine keeps reporting a finished exec
+    /// without an exit code (for about two seconds).
+    pub async fn wait_exec(&self, exec: &str) -> Result<i64> {
+        let mut pause = std::time::Duration::from_millis(5);
+        let mut finished_without_code = 0;
+        loop {
+            let i = self.inspect_exec(exec).await?;
+            match (i.running, i.exit_code) {
+                (false, Some(code)) => return Ok(code),
+                (false, None) => {
+                    finished_without_code += 1;
+                    if finished_without_code > 20 {
+                        return Err(crate::Error::protocol(format!(
+                            "exec {exec} has finished but the engine reports no exit code"
+                        )));
+                    }
+                }
+                (true, _) => {}
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// `POST /exec/{id}/resize`: the TTY size of an exec started with `tty`.
     pub async fn resize_exec(&self, exec: &str, height: u16, width: u16) -> Result<()> {
         let q = Query::new().push("h", height).push("w", width).done();

@@ -394,16 +394,10 @@ pub(crate) async fn exec_in(
             .map_err(|e| StepFailure::engine("cannot start the exec".into(), &e))?;
         pump(out, attached.output).await?;
         // The output ended: the process has exited; its code may take a moment to show.
-        loop {
-            let i = client
-                .inspect_exec(&exec_id)
-                .await
-                .map_err(|e| StepFailure::engine("cannot inspect the exec".into(), &e))?;
-            if !i.running {
-                return Ok(i.exit_code.unwrap_or(-1));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        client
+            .wait_exec(&exec_id)
+            .await
+            .map_err(|e| StepFailure::engine("cannot read the exec's exit code".into(), &e))
     };
     match interruptible(run, deadline, work).await {
         Ok(r) => r,
