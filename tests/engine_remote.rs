@@ -996,3 +996,40 @@ async fn a_context_without_ca_pem_verifies_against_the_system_trust_store() {
         assert_eq!(out.code == Some(0), ok, "{ca}: {}", out.context());
     }
 }
+
+#[tokio::test]
+#[ignore = "needs engines: run scripts/test"]
+async fn custom_headers_reach_a_real_engine_and_only_their_names_are_shown() {
+    // The daemon ignores headers it does not know; requests carrying them must still work
+    // (over TLS too), and `tug engine info` names them without their values.
+    let store = ContextStore::new();
+    store.add(
+        "rig-tls",
+        &tls_url(),
+        false,
+        Some((&client_certs(), ALL_TLS)),
+    );
+    let env = [
+        ("DOCKER_CONTEXT", "rig-tls"),
+        (
+            "DOCKER_CUSTOM_HEADERS",
+            "X-Proxy-Token=tok-4f1c9e,\"X-Team=ci,nightly\"",
+        ),
+    ];
+    let out = engine_info(&store, false, &env);
+    assert_eq!(out.code, Some(0), "{}", out.context());
+    let text = out.stdout_text();
+    assert!(
+        text.contains("Headers:      X-Proxy-Token, X-Team (from DOCKER_CUSTOM_HEADERS)\n"),
+        "{}",
+        out.context()
+    );
+    assert!(!out.context().contains("tok-4f1c9e"), "{}", out.context());
+    let out = engine_info(
+        &store,
+        false,
+        &[("DOCKER_CUSTOM_HEADERS", "X-Token:tok-4f1c9e")],
+    );
+    assert_eq!(out.code, Some(2), "{}", out.context());
+    assert!(!out.context().contains("tok-4f1c9e"), "{}", out.context());
+}

@@ -40,6 +40,8 @@ struct EngineInfo {
     /// The ssh client configuration passed to `ssh -F` (`TUG_SSH_CONFIG`), for ssh endpoints.
     ssh_config: Option<String>,
     tls: Option<TlsInfo>,
+    /// Custom HTTP headers sent with every request: names only (values may be tokens).
+    custom_headers: Option<HeadersInfo>,
     engine: String,
     engine_version: String,
     api_version: String,
@@ -49,6 +51,13 @@ struct EngineInfo {
     arch: String,
     kernel_version: Option<String>,
     operating_system: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct HeadersInfo {
+    names: Vec<String>,
+    /// `DOCKER_CUSTOM_HEADERS`, or `HttpHeaders in …/config.json`.
+    source: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -124,6 +133,10 @@ async fn info(json: bool, context: Option<&str>) -> anyhow::Result<u8> {
                 .map(|p| p.display().to_string()),
             _ => None,
         },
+        custom_headers: (!endpoint.headers.is_empty()).then(|| HeadersInfo {
+            names: endpoint.headers.names().map(str::to_string).collect(),
+            source: endpoint.headers.source().map(str::to_string),
+        }),
         tls: endpoint.tls.as_ref().map(|t| TlsInfo {
             verify: t.verify,
             ca_file: t.ca_file.display().to_string(),
@@ -179,6 +192,14 @@ async fn info(json: bool, context: Option<&str>) -> anyhow::Result<u8> {
                 "ca_file" => println!("TLS:          verified ({})", tls.ca_file),
                 _ => println!("TLS:          not verified"),
             }
+        }
+        if let Some(h) = &report.custom_headers {
+            let from = h
+                .source
+                .as_deref()
+                .map(|s| format!(" (from {s})"))
+                .unwrap_or_default();
+            println!("Headers:      {}{from}", h.names.join(", "));
         }
         println!("Engine:       {} {}", report.engine, report.engine_version);
         println!("API version:  {}{pinned}", report.api_version);

@@ -91,6 +91,8 @@ struct Inner {
     identity: OnceCell<EngineIdentity>,
     user_agent: HeaderValue,
     host: HeaderValue,
+    /// The endpoint's custom headers, checked once.
+    custom: Vec<(http::HeaderName, HeaderValue)>,
 }
 
 /// A client for one engine. Cheap to clone; clones share the connection pool.
@@ -134,6 +136,14 @@ impl Client {
         let pool = Pool::new(&connector);
         let host = HeaderValue::from_str(&endpoint.host_header())
             .map_err(|_| Error::config(format!("invalid host in {}", endpoint.url)))?;
+        let mut custom = Vec::new();
+        for (name, value) in endpoint.headers.to_send() {
+            let bad = || Error::config(format!("custom header {name:?} cannot be sent"));
+            custom.push((
+                http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?,
+                HeaderValue::from_str(value).map_err(|_| bad())?,
+            ));
+        }
         Ok(Client {
             inner: Arc::new(Inner {
                 endpoint,
@@ -146,6 +156,7 @@ impl Client {
                     env!("CARGO_PKG_VERSION")
                 )),
                 host,
+                custom,
             }),
         })
     }
@@ -244,6 +255,9 @@ impl Client {
             .uri(uri)
             .header(HOST, self.inner.host.clone())
             .header(USER_AGENT, self.inner.user_agent.clone());
+        for (k, v) in &self.inner.custom {
+            builder = builder.header(k, v);
+        }
         if req.body.is_some() {
             builder = builder.header(CONTENT_TYPE, req.content_type);
         }
@@ -349,6 +363,9 @@ impl Client {
         let mut raw = RawRequest::new(req.method.clone(), pq)
             .host(self.inner.endpoint.host_header())
             .header(USER_AGENT, self.inner.user_agent.clone());
+        for (k, v) in &self.inner.custom {
+            raw = raw.header(k.clone(), v.clone());
+        }
         if !body.is_empty() {
             raw = raw.header(CONTENT_TYPE, HeaderValue::from_static(req.content_type));
         }

@@ -21,6 +21,8 @@
 //! * `DOCKER_CERT_PATH`: directory holding `ca.pem`, `cert.pem`, `key.pem`; default
 //!   `$DOCKER_CONFIG` or `~/.docker`.
 //! * `DOCKER_API_VERSION`: pins the API version; no negotiation happens.
+//! * `DOCKER_CUSTOM_HEADERS` (else `HttpHeaders` in `config.json`): extra HTTP headers for
+//!   every request, as the docker CLI sends them (see [`crate::headers`]).
 //! * `TUG_SSH_CONFIG`: an ssh client configuration file passed to `ssh -F` for `ssh://`
 //!   endpoints, instead of `~/.ssh/config` (tug's own knob; the docker CLI has none).
 //!
@@ -32,6 +34,7 @@ use std::str::FromStr;
 
 use crate::context::{self, ContextRef, DEFAULT_CONTEXT};
 use crate::error::{Error, Result};
+use crate::headers::{self, CustomHeaders};
 
 /// The default Docker socket.
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
@@ -216,6 +219,9 @@ pub struct Endpoint {
     /// An ssh client configuration file (`ssh -F`) for `ssh://` endpoints (`TUG_SSH_CONFIG`).
     /// `None` lets ssh read `~/.ssh/config`.
     pub ssh_config: Option<PathBuf>,
+    /// Extra HTTP headers for every request (`DOCKER_CUSTOM_HEADERS`, else `HttpHeaders` in
+    /// `config.json`; Docker mode only), see [`crate::headers`].
+    pub headers: CustomHeaders,
 }
 
 impl Endpoint {
@@ -390,6 +396,15 @@ impl Endpoint {
         endpoint.source = source;
         endpoint.context = context;
         endpoint.ssh_config = get("TUG_SSH_CONFIG").map(PathBuf::from);
+        if runtime == Runtime::Docker {
+            endpoint.headers = match get(headers::ENV) {
+                Some(v) => CustomHeaders::from_env_value(&v)?,
+                None => match config_dir() {
+                    Some(dir) => CustomHeaders::from_config_dir(&dir)?,
+                    None => CustomHeaders::new(),
+                },
+            };
+        }
         Ok(endpoint)
     }
 
@@ -437,6 +452,7 @@ impl Endpoint {
             source: "given".to_string(),
             context: None,
             ssh_config: None,
+            headers: CustomHeaders::new(),
         })
     }
 
@@ -452,6 +468,7 @@ impl Endpoint {
             source: "given".to_string(),
             context: None,
             ssh_config: None,
+            headers: CustomHeaders::new(),
         }
     }
 
@@ -1023,6 +1040,37 @@ mod tests {
         .to_string();
         assert!(msg.contains("do not apply in Podman mode"), "{msg}");
         assert!(msg.contains("DAGU_PODMAN_HOST"), "{msg}");
+    }
+
+    #[test]
+    fn custom_headers_from_the_variable_replace_those_of_config_json() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"HttpHeaders":{"X-From-File":"f"}}"#,
+        )
+        .unwrap();
+        let d = dir.path().to_str().unwrap();
+        let names = |e: &Endpoint| e.headers.names().map(str::to_string).collect::<Vec<_>>();
+        let e = resolve(&[("DOCKER_CONFIG", d)]).unwrap();
+        assert_eq!(names(&e), ["X-From-File"]);
+        let e = resolve(&[
+            ("DOCKER_CONFIG", d),
+            ("DOCKER_CUSTOM_HEADERS", "X-From-Env=e"),
+        ])
+        .unwrap();
+        assert_eq!(names(&e), ["X-From-Env"]);
+        assert_eq!(e.headers.source(), Some("DOCKER_CUSTOM_HEADERS"));
+        // Podman mode does not read Docker's settings.
+        let e = resolve(&[
+            ("DOCKER_CONFIG", d),
+            ("DOCKER_CUSTOM_HEADERS", "X-From-Env=e"),
+            ("DAGU_CONTAINER_RUNTIME", "podman"),
+        ])
+        .unwrap();
+        assert!(e.headers.is_empty());
+        let err = resolve(&[("DOCKER_CUSTOM_HEADERS", "no-equals")]).unwrap_err();
+        assert!(matches!(err, Error::Config { .. }), "{err}");
     }
 
     fn context_config(current: Option<&str>) -> tempfile::TempDir {

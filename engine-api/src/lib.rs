@@ -62,6 +62,7 @@ pub mod endpoint;
 pub mod error;
 pub mod exec;
 mod filters;
+pub mod headers;
 pub mod images;
 pub mod networks;
 pub mod redact;

@@ -2578,3 +2578,47 @@ async fn import_build_and_load_stream_their_tar_bodies() {
     assert_eq!(calls[2].header("x-registry-config"), None);
     assert_eq!(calls[0].header("x-registry-auth"), None);
 }
+
+#[tokio::test]
+async fn custom_headers_go_with_every_request_on_both_paths_but_never_replace_the_clients() {
+    let engine = FakeEngine::docker("1.41", |r| match r.path() {
+        "/v1.41/containers/plain/json" => inspect_with_tty(false),
+        "/v1.41/containers/plain/logs" => Reply::Full {
+            status: 200,
+            headers: vec![],
+            body: frames(&[(1, b"o")]),
+        },
+        _ => Reply::json(200, json!({})),
+    });
+    let mut endpoint = engine.endpoint();
+    endpoint.headers = engine_api::headers::CustomHeaders::from_env_value(
+        r#"X-Proxy-Token=t0k3n,"X-List=a,b",Host=elsewhere,User-Agent=other"#,
+    )
+    .unwrap();
+    let client = Client::new(endpoint).unwrap();
+    within(client.info()).await.unwrap();
+    let logs = within(client.container_logs("plain", &LogsOptions::default()))
+        .await
+        .unwrap();
+    let (out, _, e) = within(drain(logs)).await;
+    assert!(e.is_none(), "{e:?}");
+    assert_eq!(out, b"o");
+    let requests = engine.requests();
+    // The ping, /info (hyper path), the inspect and the logs stream (raw path).
+    assert!(requests.len() >= 3, "{:?}", engine.lines());
+    for r in &requests {
+        assert_eq!(r.header("x-proxy-token"), Some("t0k3n"), "{}", r.line());
+        assert_eq!(r.header("x-list"), Some("a,b"), "{}", r.line());
+        // The client's own headers win: one Host, one User-Agent, both the client's.
+        assert_common(r);
+        assert_eq!(r.header_all("host").len(), 1, "{}", r.line());
+        assert_eq!(r.header_all("user-agent").len(), 1, "{}", r.line());
+    }
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path() == "/v1.41/containers/plain/logs"),
+        "{:?}",
+        engine.lines()
+    );
+}
