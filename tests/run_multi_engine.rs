@@ -12,6 +12,8 @@
 //! * least-busy (the default), with the engines from tug's engines file (`--engine d --engine
 //!   p`): with 4 at a time over 2 engines, neither engine ever has more than 2 children at once,
 //!   and both take items.
+//! * An engine that never answers among the named ones: the children dealt to it run again on
+//!   Docker, and the run succeeds with every record naming Docker.
 //! * Ctrl-C while children run on both engines: the run and its children end cancelled and no
 //!   container is left on either engine.
 //! * Invalid `--engine` and `--spread` values: exit 2 and a message saying what is allowed.
@@ -537,6 +539,57 @@ async fn ctrl_c_during_a_spread_fan_out_leaves_no_container_on_either_engine() {
     }
     assert_eq!(names, ["d", "p", "d", "p"], "{fan:#}");
     assert_eq!(run.step("interrupt", "after")["status"], "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs engines: run scripts/test"]
+async fn children_given_an_engine_that_never_answers_run_on_one_that_does() {
+    // Round-robin over Docker and an engine that is not there: the items dealt to `gone` find
+    // it unreachable before anything of them ran, and run again on `d`; the run succeeds.
+    let docker = Engine::Docker.connected().await;
+    let podman = Engine::Podman.connected().await;
+    let args: Vec<String> = [
+        "--engine".to_string(),
+        format!("d={}", Engine::Docker.url()),
+        "--engine".to_string(),
+        "gone=unix:///nonexistent/tug-gone-engine.sock".to_string(),
+        "--spread".to_string(),
+        "round-robin".to_string(),
+    ]
+    .into();
+    let wf = WorkflowDir::new("multi_engine/spread.yaml");
+    let run = MultiStart::spawn(wf.file(), &args, &[])
+        .finish(TUG_RUN_LIMIT)
+        .await;
+    assert_nothing_left(&docker, &podman, &run.run_id).await;
+    assert_eq!(run.code, Some(0), "{}", run.context());
+    let children = run.step("spread", "fan")["children"].clone();
+    let children = children.as_array().expect("children listed");
+    assert_eq!(children.len(), 8, "{}", run.context());
+    for (n, (id, listed)) in fan_ids(&run.run_id, 8).iter().zip(children).enumerate() {
+        assert_eq!(listed["status"], "succeeded", "{listed:#}{}", run.context());
+        assert_eq!(listed["engine_name"], "d", "{listed:#}{}", run.context());
+        let record = run.record(ITEM_WORKFLOW, id);
+        assert_eq!(record["engine_name"], "d", "{record:#}");
+        assert_eq!(record["status"], "succeeded", "{record:#}");
+        assert_eq!(
+            run.out(ITEM_WORKFLOW, id, "work"),
+            format!("item {n} docker\n"),
+            "{}",
+            run.context()
+        );
+    }
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains("engine gone does not answer"),
+        "{}",
+        run.context()
+    );
+    assert!(
+        said.contains("did not answer before anything ran; running it on engine d"),
+        "{}",
+        run.context()
+    );
 }
 
 /// `tug start` with `args` and no engine at all: only the command line is checked.

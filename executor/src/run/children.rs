@@ -113,22 +113,107 @@ async fn run_child(
     params: Vec<(String, String)>,
     run_id: String,
     label: String,
-    engine: ChildEngine,
+    mut engine: ChildEngine,
+) -> (RunSummary, Option<(String, Option<String>)>) {
+    loop {
+        let summary = run_child_once(
+            ctx,
+            cancel,
+            step,
+            index,
+            &child,
+            params.clone(),
+            &run_id,
+            &label,
+            &engine,
+        )
+        .await;
+        let engine_name = engine.name(ctx).map(str::to_string);
+        if let ChildEngine::Leased(lease) = &engine {
+            if summary.engine_unreachable {
+                // Later children go to the engines that still answer.
+                if lease.mark_unreachable() {
+                    ctx.events
+                        .notice(
+                            Some(step.id.as_str()),
+                            format!(
+                                "engine {} does not answer: the next children go to the other engines",
+                                lease.engine().name
+                            ),
+                        )
+                        .await;
+                }
+                // Nothing of this child ran: it runs again on an engine that still answers.
+                if summary.nothing_ran && !cancel.is_cancelled() {
+                    if let Some(pool) = &ctx.options.engines {
+                        let next = pool.acquire();
+                        if !next.is_down() {
+                            ctx.events
+                                .notice(
+                                    Some(step.id.as_str()),
+                                    format!(
+                                        "{label}: engine {} did not answer before anything ran; running it on engine {}",
+                                        lease.engine().name,
+                                        next.engine().name
+                                    ),
+                                )
+                                .await;
+                            // The old lease is dropped here: its engine no longer counts it.
+                            engine = ChildEngine::Leased(next);
+                            continue;
+                        }
+                    }
+                }
+            }
+        }
+        let ran_on = match &engine {
+            ChildEngine::Leased(_) => engine_name.clone().map(|n| (n, engine.url(ctx))),
+            ChildEngine::Parent => None,
+        };
+        // The engine counts the child as running until here (teardown included).
+        drop(engine);
+        ctx.events
+            .send(Event::Child {
+                step: step.id.clone(),
+                index,
+                run_id: run_id.clone(),
+                workflow: child.name.clone(),
+                status: summary.status,
+                engine: engine_name,
+            })
+            .await;
+        return (summary, ran_on);
+    }
+}
+
+/// One attempt at a child run on `engine`.
+#[allow(clippy::too_many_arguments)]
+async fn run_child_once(
+    ctx: &RunCtx,
+    cancel: &Cancel,
+    step: &Step,
+    index: Option<usize>,
+    child: &Arc<Workflow>,
+    params: Vec<(String, String)>,
+    run_id: &str,
+    label: &str,
+    engine: &ChildEngine,
 ) -> RunSummary {
     let engine_name = engine.name(ctx).map(str::to_string);
-    let child_event = |status: RunStatus| Event::Child {
-        step: step.id.clone(),
-        index,
-        run_id: run_id.clone(),
-        workflow: child.name.clone(),
-        status,
-        engine: engine_name.clone(),
-    };
-    ctx.events.send(child_event(RunStatus::Running)).await;
-    let mut wf = (*child).clone();
+    ctx.events
+        .send(Event::Child {
+            step: step.id.clone(),
+            index,
+            run_id: run_id.to_string(),
+            workflow: child.name.clone(),
+            status: RunStatus::Running,
+            engine: engine_name.clone(),
+        })
+        .await;
+    let mut wf = (**child).clone();
     wf.scope = child.scope_with_params(&params, ctx.host.as_ref());
     let mut options = RunOptions {
-        run_id: Some(run_id.clone()),
+        run_id: Some(run_id.to_string()),
         params,
         source_file: None,
         parent: Some(ParentRef {
@@ -138,13 +223,14 @@ async fn run_child(
         }),
         ..ctx.options.clone()
     };
-    if let ChildEngine::Leased(lease) = &engine {
+    if let ChildEngine::Leased(lease) = engine {
         options.endpoint = Ok(lease.engine().endpoint.clone());
         options.engine_name = Some(lease.engine().name.clone());
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Event>(256);
     let parent = ctx.events.clone();
     let on_engine = engine_name.clone();
+    let label = label.to_string();
     let forward = async move {
         while let Some(event) = rx.recv().await {
             forward(&parent, &label, on_engine.as_deref(), event).await;
@@ -153,25 +239,6 @@ async fn run_child(
     // Boxed: a child run is a run, and runs contain steps that may start children.
     let child_run = super::run_boxed(Arc::new(wf), options, EventSink::new(tx), cancel.clone());
     let (summary, ()) = tokio::join!(child_run, forward);
-    if let ChildEngine::Leased(lease) = &engine {
-        if summary.engine_unreachable {
-            // Later children go to the engines that still answer.
-            if lease.mark_unreachable() {
-                ctx.events
-                    .notice(
-                        Some(step.id.as_str()),
-                        format!(
-                            "engine {} does not answer: the next children go to the other engines",
-                            lease.engine().name
-                        ),
-                    )
-                    .await;
-            }
-        }
-    }
-    // The engine counts the child as running until here (teardown included).
-    drop(engine);
-    ctx.events.send(child_event(summary.status)).await;
     summary
 }
 
@@ -283,7 +350,7 @@ pub(crate) async fn dag_run(
             engine: engine.url(ctx),
         }]
     });
-    let summary = run_child(
+    let (summary, _) = run_child(
         ctx,
         cancel,
         step,
@@ -423,9 +490,18 @@ pub(crate) async fn parallel(
                 )
             });
         }
-        let Some((n, summary)) = running.next().await else {
+        let Some((n, (summary, ran_on))) = running.next().await else {
             break;
         };
+        // The engine it ended on (another than it started on when its first did not answer).
+        if let Some((name, url)) = ran_on {
+            engines[n] = Some(name.clone());
+            ctx.update(|r| {
+                let c = &mut r.steps[index].children[n];
+                c.engine_name = Some(name);
+                c.engine = url;
+            });
+        }
         ctx.update(|r| r.steps[index].children[n].status = summary.status);
         results[n] = Some(summary);
     }

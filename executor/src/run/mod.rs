@@ -113,6 +113,9 @@ pub struct RunSummary {
     pub error: Option<String>,
     /// True when the run failed because the engine could not be reached.
     pub engine_unreachable: bool,
+    /// True when the run failed only because its engine never answered, before any step
+    /// started: nothing of it ran anywhere, so it may run again on another engine.
+    pub nothing_ran: bool,
     /// Every step as recorded.
     pub steps: Vec<StepRecord>,
     /// How long it took.
@@ -380,6 +383,7 @@ pub async fn run(
         status: RunStatus::Failed,
         error: Some(message),
         engine_unreachable: false,
+        nothing_ran: false,
         steps: initial
             .steps
             .iter()
@@ -494,13 +498,23 @@ pub async fn run(
     ctx.events
         .send(Event::RunFinished { status, duration })
         .await;
+    let steps = ctx.record().steps;
+    let nothing_ran = engine_unreachable
+        && ctx.engine.connected().is_none()
+        && steps.iter().all(|s| {
+            s.started_at.is_none()
+                || s.error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with(ENGINE_PREFIX))
+        });
     RunSummary {
         run_id,
         dir,
         status,
         error,
         engine_unreachable,
-        steps: ctx.record().steps,
+        nothing_ran,
+        steps,
         duration,
     }
 }

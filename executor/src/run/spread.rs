@@ -13,7 +13,9 @@
 //! engine that cannot be reached fails the children given to it, as a single engine would, and
 //! once one of its children has failed that way it gets no more children while another engine
 //! is left (otherwise least-busy would hand nearly every item to the dead engine, whose
-//! children end at once).
+//! children end at once). A child that failed that way before anything of it ran — its engine
+//! never answered, no step started — runs again on another engine that still answers; a child
+//! that lost its engine midway is not re-run (its steps may have had effects).
 
 use std::sync::{Arc, Mutex};
 
@@ -144,6 +146,11 @@ impl Lease {
     /// The engine.
     pub(crate) fn engine(&self) -> &NamedEngine {
         &self.pool.engines[self.index]
+    }
+
+    /// True once a child found this engine unreachable.
+    pub(crate) fn is_down(&self) -> bool {
+        self.pool.state.lock().unwrap().down[self.index]
     }
 
     /// Records that a child found this engine unreachable; true the first time.
