@@ -16,9 +16,16 @@ use crate::style::{Paint, Stream};
 pub fn parse_params(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for pair in pairs {
-        let words: Vec<&str> = pair.split_whitespace().collect();
-        let several = words.len() > 1 && words.iter().all(|w| w.contains('='));
-        let words = if several { words } else { vec![pair.trim()] };
+        // Several `NAME=VALUE` words in one string (`-p 'A="hello world" B=z'`) are split as a
+        // shell would, quotes grouping and then removed; a string whose words are not all
+        // `NAME=VALUE` (`-p 'MSG=hello world'`) is one parameter, as written.
+        // A string without spaces is taken as written (backslashes and quotes in a value
+        // passed after `--` stay as the shell left them).
+        let words = Some(pair)
+            .filter(|p| p.trim().contains(char::is_whitespace))
+            .and_then(|p| executor::workflow::shell_split(p))
+            .filter(|w| !w.is_empty() && w.iter().all(|w| w.contains('=')))
+            .unwrap_or_else(|| vec![pair.trim().to_string()]);
         for word in words {
             if word.is_empty() {
                 continue;
@@ -33,6 +40,40 @@ pub fn parse_params(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod params_tests {
+    use super::parse_params;
+
+    fn p(args: &[&str]) -> Vec<(String, String)> {
+        parse_params(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn quoted_values_in_one_string_keep_their_spaces() {
+        assert_eq!(
+            p(&[r#"A="hello world" B=z"#]),
+            pairs(&[("A", "hello world"), ("B", "z")])
+        );
+        assert_eq!(p(&["A='q w' B=z"]), pairs(&[("A", "q w"), ("B", "z")]));
+        assert_eq!(p(&["A=1 B=2"]), pairs(&[("A", "1"), ("B", "2")]));
+        // One parameter whose value has spaces, as a shell would pass it after `--`.
+        assert_eq!(p(&["MSG=hello world"]), pairs(&[("MSG", "hello world")]));
+        assert_eq!(p(&["Q=a=b c"]), pairs(&[("Q", "a=b c")]));
+        // Unbalanced quoting: the string as written.
+        assert_eq!(p(&["MSG=it's"]), pairs(&[("MSG", "it's")]));
+        assert_eq!(p(&[r"RE=a\d+"]), pairs(&[("RE", r"a\d+")]));
+        assert_eq!(p(&[r#"J={"a":1}"#]), pairs(&[("J", r#"{"a":1}"#)]));
+        assert!(parse_params(&["novalue".to_string()]).is_err());
+        assert!(parse_params(&["=x".to_string()]).is_err());
+    }
 }
 
 /// Loads a workflow to run or plan it. Diagnostics name the file as the user gave it; the

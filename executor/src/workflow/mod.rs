@@ -36,6 +36,12 @@ mod platform;
 mod port;
 mod resolve;
 mod shell_words;
+
+/// Splits `line` into words as a POSIX shell would (quotes and backslashes), or `None` when its
+/// quoting is unbalanced.
+pub fn shell_split(line: &str) -> Option<Vec<String>> {
+    shell_words::split(line).ok()
+}
 mod span;
 mod suggest;
 mod validate;
