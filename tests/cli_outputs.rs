@@ -547,3 +547,49 @@ fn a_misconfigured_engine_environment_is_a_usage_error_not_an_unreachable_engine
         out.transcript()
     );
 }
+
+#[test]
+fn a_run_id_is_checked_and_never_reused() {
+    let first = Tug::new(&[
+        "start",
+        "tests/fixtures/cli/ok_host.yaml",
+        "--run-id",
+        "same-1",
+    ]);
+    let data = first.data().to_path_buf();
+    first.run().assert_code(0);
+    let again = Tug::with_data(
+        &data,
+        &[
+            "start",
+            "tests/fixtures/cli/ok_host.yaml",
+            "--run-id",
+            "same-1",
+        ],
+    )
+    .run();
+    again.assert_code(2);
+    assert!(
+        again
+            .stderr
+            .contains("run id \"same-1\" is already used by the run in"),
+        "{}",
+        again.transcript()
+    );
+    // The first run's log is untouched: one run's output, once.
+    let logs = Tug::with_data(&data, &["logs", "same-1"]).run();
+    logs.assert_code(0);
+    for bad in ["../escape", "a/b", "", "latest", ".hidden"] {
+        let out = Tug::with_data(
+            &data,
+            &["start", "tests/fixtures/cli/ok_host.yaml", "--run-id", bad],
+        )
+        .run();
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains("run id") || out.stderr.contains("latest"),
+            "{bad:?}: {}",
+            out.transcript()
+        );
+    }
+}

@@ -37,8 +37,10 @@ pub struct StartArgs {
     /// Parameters, `NAME=VALUE` (several may be given in one quoted string).
     #[arg(short = 'p', long = "params", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
-    /// The run id (default: a new one, `YYYYMMDD-HHMMSS-xxxxxx`).
-    #[arg(short = 'r', long = "run-id")]
+    /// The run id (default: a new one, `YYYYMMDD-HHMMSS-xxxxxx`): letters, digits, `.`, `_`
+    /// and `-`, starting with a letter or digit, at most 100 characters, and not used by
+    /// another run.
+    #[arg(short = 'r', long = "run-id", value_parser = parse_run_id, value_name = "ID")]
     pub run_id: Option<String>,
     /// Steps that may run at once.
     #[arg(long, default_value_t = run::DEFAULT_MAX_ACTIVE, value_name = "N")]
@@ -71,6 +73,29 @@ fn env_duration(name: &str, default: Duration) -> Duration {
 struct Interrupt {
     kill: bool,
     message: &'static str,
+}
+
+/// Checks a `--run-id` value: it names a directory and is matched by prefix in `tug status`.
+fn parse_run_id(value: &str) -> Result<String, String> {
+    let ok_chars = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let starts_ok = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    if value.is_empty() || !ok_chars || !starts_ok || value.len() > 100 {
+        return Err(format!(
+            "{value:?} is not a usable run id (allowed: letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 100 characters)"
+        ));
+    }
+    if value == "latest" {
+        return Err(
+            "\"latest\" means the latest run in `tug status` and `tug logs`: choose another run id"
+                .to_string(),
+        );
+    }
+    Ok(value.to_string())
 }
 
 /// `tug start`.
@@ -122,6 +147,21 @@ pub async fn start(args: StartArgs, context: Option<&str>) -> anyhow::Result<u8>
     // that went away: if the run needed the engine, that is a usage error (exit 2).
     let endpoint_misconfigured = endpoint.is_err();
     let data_dir = record::data_dir(|k| std::env::var(k).ok());
+    // A run id names one run: reusing one would mix two runs' logs in one directory and hide
+    // the first from `tug status` and `tug history`.
+    if let Some(id) = &args.run_id {
+        let taken = record::find(&data_dir, id).map(|(dir, _)| dir).or_else(|| {
+            let dir = record::run_dir(&data_dir, &workflow.name, id);
+            dir.exists().then_some(dir)
+        });
+        if let Some(dir) = taken {
+            crate::report::message(&format!(
+                "run id {id:?} is already used by the run in {}: choose another, or leave --run-id out and tug picks a new one",
+                dir.display()
+            ));
+            return Ok(exit::USAGE);
+        }
+    }
     let run_options = RunOptions {
         run_id: args.run_id.clone(),
         data_dir,
