@@ -593,3 +593,45 @@ fn a_run_id_is_checked_and_never_reused() {
         );
     }
 }
+
+#[test]
+fn a_closed_or_full_stdout_ends_reporting_commands_without_a_panic() {
+    use std::process::Stdio;
+    // The reader goes away before tug writes: `tug schema --json | true`.
+    for args in [
+        &["schema", "--json"][..],
+        &["validate", "examples/hello.yaml"][..],
+        &["history", "--json"][..],
+        &["dry", "examples/hello.yaml"][..],
+    ] {
+        let mut cmd = Tug::new(args).command();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tug starts");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("tug ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(141)),
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
+    }
+    // A full disk: an error message and exit 1.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = Tug::new(&["schema", "--json"])
+        .command()
+        .stdout(full)
+        .output()
+        .expect("tug runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -690,7 +690,7 @@ async fn logs(args: LogsArgs, context: Option<&str>) -> anyhow::Result<u8> {
     };
     let report = result?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_report(&report);
     }
@@ -814,14 +814,14 @@ fn print_report(r: &Report) {
             r.stderr_bytes as f64 * 100.0 / r.size_bytes.max(1) as f64
         )
     };
-    println!(
+    outln!(
         "tug bench logs: {} {} at {}, mode {}",
         r.engine,
         r.engine_version,
         r.endpoint,
         r.mode.as_str()
     );
-    println!(
+    outln!(
         "  {:.1} MiB in {}-byte lines ({what}), {} round(s), medians; load average {}",
         r.size_bytes as f64 / (1 << 20) as f64,
         r.line_bytes,
@@ -829,13 +829,17 @@ fn print_report(r: &Report) {
         r.load_average
             .map_or_else(|| "unknown".to_string(), |l| format!("{l:.2}"))
     );
-    println!();
-    println!(
+    outln!();
+    outln!(
         "  {:<34} {:>10} {:>12} {:>9} {:>10}",
-        "", "MB/s", "frames/s", "CPU s", "peak RSS"
+        "",
+        "MB/s",
+        "frames/s",
+        "CPU s",
+        "peak RSS"
     );
     let rss = |m: Option<f64>| m.map_or_else(|| "-".to_string(), |m| format!("{m:.1} MiB"));
-    println!(
+    outln!(
         "  {:<34} {:>10.1} {:>12.0} {:>9.2} {:>10}",
         "engine-api (next_chunk_ref)",
         r.throughput_mb_s,
@@ -848,32 +852,36 @@ fn print_report(r: &Report) {
     } else {
         format!("raw socket read ({}, see below)", r.raw_reference.as_str())
     };
-    println!(
+    outln!(
         "  {:<34} {:>10.1} {:>12} {:>9.2} {:>10}",
-        raw_label, r.raw_throughput_mb_s, "-", r.raw_cpu_s, "-"
+        raw_label,
+        r.raw_throughput_mb_s,
+        "-",
+        r.raw_cpu_s,
+        "-"
     );
-    println!();
-    println!(
+    outln!();
+    outln!(
         "  ratio (engine-api ÷ raw)   {:.2}×   target ≥ {:.2}×: {}",
         r.ratio,
         r.target_ratio,
         verdict(r.ratio >= r.target_ratio)
     );
     if let Some(m) = r.peak_rss_mib {
-        println!(
+        outln!(
             "  peak RSS while reading     {m:.1} MiB   target ≤ {:.0} MiB: {}",
             r.target_peak_rss_mib,
             verdict(m <= r.target_peak_rss_mib)
         );
     }
-    println!(
+    outln!(
         "  delivered                  {} of {} bytes{}",
         r.delivered_bytes,
         r.size_bytes,
         if r.complete { "" } else { "  INCOMPLETE" }
     );
     if r.raw_reference != r.mode {
-        println!(
+        outln!(
             "  Podman's own follow=1 loses data, so the raw reference is an attach: the fastest\n  complete way to read a running container's output there."
         );
     }

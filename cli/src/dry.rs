@@ -58,9 +58,9 @@ pub fn dry(
         Bodies::default()
     };
     let p = Paint::for_stream(Stream::Stdout);
-    print!("{}", render(wf, &wf.plan(), &b, p));
+    out!("{}", render(wf, &wf.plan(), &b, p));
     if let Some(pool) = &pool {
-        print!("{}", render_engines(wf, pool, p));
+        out!("{}", render_engines(wf, pool, p));
     }
     Ok(exit::SUCCESS)
 }

@@ -157,21 +157,21 @@ async fn info(json: bool, context: Option<&str>) -> anyhow::Result<u8> {
         operating_system: system.and_then(|i| i.operating_system),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         let pinned = if report.api_version_pinned {
             " (pinned by DOCKER_API_VERSION)"
         } else {
             " (negotiated)"
         };
-        println!("Runtime:      {}", report.runtime);
+        outln!("Runtime:      {}", report.runtime);
         if let Some(c) = &report.context {
             match &c.meta_file {
-                Some(meta) => println!("Context:      {} (from {}; {meta})", c.name, c.chosen_by),
-                None => println!("Context:      {} (from {})", c.name, c.chosen_by),
+                Some(meta) => outln!("Context:      {} (from {}; {meta})", c.name, c.chosen_by),
+                None => outln!("Context:      {} (from {})", c.name, c.chosen_by),
             }
         }
-        println!(
+        outln!(
             "Endpoint:     {} ({})",
             report.endpoint,
             why(&report.endpoint_source)
@@ -181,16 +181,16 @@ async fn info(json: bool, context: Option<&str>) -> anyhow::Result<u8> {
                 .ssh_config
                 .as_deref()
                 .unwrap_or("ssh's defaults (~/.ssh/config)");
-            println!("Transport:    ssh … docker system dial-stdio; ssh config: {config}");
+            outln!("Transport:    ssh … docker system dial-stdio; ssh config: {config}");
         }
         if let Some(tls) = &report.tls {
             match tls.trust {
-                "system" => println!(
+                "system" => outln!(
                     "TLS:          verified (the system trust store: there is no {})",
                     tls.ca_file
                 ),
-                "ca_file" => println!("TLS:          verified ({})", tls.ca_file),
-                _ => println!("TLS:          not verified"),
+                "ca_file" => outln!("TLS:          verified ({})", tls.ca_file),
+                _ => outln!("TLS:          not verified"),
             }
         }
         if let Some(h) = &report.custom_headers {
@@ -199,13 +199,13 @@ async fn info(json: bool, context: Option<&str>) -> anyhow::Result<u8> {
                 .as_deref()
                 .map(|s| format!(" (from {s})"))
                 .unwrap_or_default();
-            println!("Headers:      {}{from}", h.names.join(", "));
+            outln!("Headers:      {}{from}", h.names.join(", "));
         }
-        println!("Engine:       {} {}", report.engine, report.engine_version);
-        println!("API version:  {}{pinned}", report.api_version);
-        println!("Platform:     {}/{}", report.os, report.arch);
+        outln!("Engine:       {} {}", report.engine, report.engine_version);
+        outln!("API version:  {}{pinned}", report.api_version);
+        outln!("Platform:     {}/{}", report.os, report.arch);
         if let Some(os) = &report.operating_system {
-            println!("Host OS:      {os}");
+            outln!("Host OS:      {os}");
         }
     }
     Ok(exit::SUCCESS)

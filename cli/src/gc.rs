@@ -70,7 +70,7 @@ pub async fn gc(
                 } else {
                     String::new()
                 };
-                println!(
+                outln!(
                     "{} {} container(s) of ended runs on {}; {} of live runs or kept on purpose left alone{other}{refused}",
                     if dry_run { "would remove" } else { "removed" },
                     s.removed,
@@ -152,10 +152,10 @@ async fn sweep(data: &Path, endpoint: &Endpoint, dry_run: bool) -> anyhow::Resul
             .unwrap_or("");
         let short = &c.id[..12.min(c.id.len())];
         if dry_run {
-            println!("would remove {name} ({short}) of run {run}");
+            outln!("would remove {name} ({short}) of run {run}");
         } else {
             match client.remove_container(&c.id, RemoveOptions::force()).await {
-                Ok(()) => println!("removed {name} ({short}) of run {run}"),
+                Ok(()) => outln!("removed {name} ({short}) of run {run}"),
                 // Gone already (another gc, its own run's teardown): nothing left to do.
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => {

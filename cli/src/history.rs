@@ -48,17 +48,17 @@ pub fn history(target: Option<&str>, limit: usize, all: bool, json: bool) -> any
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        outln!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(exit::SUCCESS);
     }
     if runs.is_empty() {
         match &workflow {
-            Some(w) => println!("no runs of {w} recorded in {}", data.display()),
-            None => println!("no runs recorded in {}", data.display()),
+            Some(w) => outln!("no runs of {w} recorded in {}", data.display()),
+            None => outln!("no runs recorded in {}", data.display()),
         }
         return Ok(exit::SUCCESS);
     }
-    print!("{}", render(&runs, Paint::for_stream(Stream::Stdout)));
+    out!("{}", render(&runs, Paint::for_stream(Stream::Stdout)));
     Ok(exit::SUCCESS)
 }
 

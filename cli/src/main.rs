@@ -16,6 +16,25 @@
 //! | `bench` | `tug bench logs` |
 //! | `schema` | `tug schema` |
 
+/// `print!` for commands that only report: a reader that goes away (`tug history | head`) ends
+/// tug quietly instead of a panic, and a failed write (a full disk) is an error message. `tug
+/// start` and `tug logs` write through their own views, which keep running to clean up.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::report::stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` with [`out!`]'s handling of a closed or failing stdout.
+macro_rules! outln {
+    () => {
+        $crate::report::stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::report::stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod bench;
 mod bodies;
 mod dry;

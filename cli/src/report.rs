@@ -42,6 +42,20 @@ pub fn render(e: &anyhow::Error, p: Paint) -> String {
     out
 }
 
+/// Writes to stdout for a reporting command (see `out!`): a closed pipe ends the process with
+/// the shell's SIGPIPE status (141) and no message, any other failure with exit 1 and the error.
+pub fn stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        message(&format!("cannot write to stdout: {e}"));
+        std::process::exit(1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,10 +104,10 @@ pub fn status(target: Option<&str>, json: bool) -> anyhow::Result<u8> {
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&run_json(&dir, &rec))?);
+        outln!("{}", serde_json::to_string_pretty(&run_json(&dir, &rec))?);
     } else {
         let view = RunView::of_record(&dir, &rec);
-        print!(
+        out!(
             "{}",
             summary::render(&view, Paint::for_stream(Stream::Stdout))
         );

@@ -610,9 +610,9 @@ pub fn run(path: Option<&str>, json: bool) -> anyhow::Result<u8> {
         Ok(Found::Node(n)) => n,
         Ok(Found::Leaf(f)) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&field_schema(f))?);
+                outln!("{}", serde_json::to_string_pretty(&field_schema(f))?);
             } else {
-                print!(
+                out!(
                     "{}",
                     render_field(path, f, Paint::for_stream(Stream::Stdout))
                 );
@@ -638,9 +638,9 @@ pub fn run(path: Option<&str>, json: bool) -> anyhow::Result<u8> {
             };
             o.insert("title".into(), json!(title));
         }
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print!(
+        out!(
             "{}",
             render(
                 path,

@@ -107,7 +107,7 @@ pub fn validate(files: &[PathBuf]) -> anyhow::Result<u8> {
             Ok(loaded) => {
                 print_warnings(&loaded.warnings);
                 let steps = loaded.workflow.steps.len();
-                println!(
+                outln!(
                     "{}: {} ({})",
                     file.display(),
                     p.green("valid"),
