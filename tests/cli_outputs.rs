@@ -635,3 +635,53 @@ fn a_closed_or_full_stdout_ends_reporting_commands_without_a_panic() {
     assert!(stderr.contains("cannot write to stdout"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn gc_closes_the_record_of_a_run_whose_tug_was_killed() {
+    let start = Tug::new(&[
+        "start",
+        "tests/fixtures/cli/host_sleep.yaml",
+        "--run-id",
+        "killed-1",
+    ]);
+    let data = start.data().to_path_buf();
+    let mut child = start
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tug starts");
+    let status_file = data.join("runs/host_sleep/killed-1/status.json");
+    let running = |v: &serde_json::Value| v["steps"][0]["status"] == "running";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let v: serde_json::Value = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        if running(&v) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the step never ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("kill -9");
+    child.wait().unwrap();
+    // No engine answers here: the sweep fails (exit 3), the records are closed all the same.
+    let gc = Tug::with_data(&data, &["gc"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .run();
+    gc.assert_code(3);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&status_file).unwrap()).unwrap();
+    assert_eq!(v["status"], "failed", "{v:#}");
+    assert!(v["finished_at"].is_string(), "{v:#}");
+    assert_eq!(v["steps"][0]["status"], "failed", "{v:#}");
+    assert_eq!(v["steps"][1]["status"], "skipped", "{v:#}");
+    let out = Tug::with_data(&data, &["status", "killed-1"]).run();
+    assert!(
+        out.stdout.contains("Result: failed (1 failed, 1 skipped)"),
+        "{}",
+        out.transcript()
+    );
+}

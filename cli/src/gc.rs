@@ -11,8 +11,8 @@ use anyhow::Context;
 use engine_api::containers::{ListContainers, RemoveOptions};
 use engine_api::{Client, Endpoint, Filters};
 use executor::run::{
-    record, this_host, this_machine, RunStatus, LABEL_HOST, LABEL_KEEP, LABEL_MACHINE, LABEL_PID,
-    LABEL_RUN,
+    record, this_host, this_machine, RunStatus, StepStatus, LABEL_HOST, LABEL_KEEP, LABEL_MACHINE,
+    LABEL_PID, LABEL_RUN,
 };
 
 use crate::engine_flag::{self, EngineFlag};
@@ -93,6 +93,20 @@ pub async fn gc(
                 rec.error = Some(
                     "the tug process running it ended without finishing (found by tug gc)".into(),
                 );
+                // Closed as of now: its steps are not running any more, and its duration stops.
+                rec.finished_at = Some(record::now());
+                for step in &mut rec.steps {
+                    match step.status {
+                        StepStatus::Running | StepStatus::Pulling => {
+                            step.status = StepStatus::Failed;
+                            step.error.get_or_insert_with(|| {
+                                "ended with the tug process running it (found by tug gc)".into()
+                            });
+                        }
+                        StepStatus::Pending => step.status = StepStatus::Skipped,
+                        _ => {}
+                    }
+                }
                 let _ = record::write(&dir, &rec);
             }
         }
