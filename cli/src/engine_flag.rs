@@ -164,6 +164,14 @@ pub fn parse(value: &str) -> Result<EngineFlag, String> {
         "podman" => Some(Runtime::Podman),
         _ => None,
     };
+    if let Some(r) = spec
+        .strip_suffix(':')
+        .filter(|r| runtime_named(r).is_some())
+    {
+        return Err(format!(
+            "engine {name:?}: `{r}:` needs an address after it ({name}={r}:unix:///PATH), or write {name}={r} for the environment's"
+        ));
+    }
     // A runtime prefix is `docker:` or `podman:` before a scheme (`podman:unix:///…`); a
     // bare `docker:2375` stays a host and port, as in DOCKER_HOST.
     let (runtime, address) = if let Some(r) = runtime_named(spec) {
@@ -514,6 +522,10 @@ mod tests {
             err("d=ftp://x")
         );
         assert!(err(&format!("{}=docker", "n".repeat(33))).contains("longer than 32"));
+        assert_eq!(
+            err("d=podman:"),
+            "engine \"d\": `podman:` needs an address after it (d=podman:unix:///PATH), or write d=podman for the environment's"
+        );
     }
 
     #[test]
