@@ -43,7 +43,7 @@ pub struct StartArgs {
     #[arg(short = 'r', long = "run-id", value_parser = parse_run_id, value_name = "ID")]
     pub run_id: Option<String>,
     /// Steps that may run at once.
-    #[arg(long, default_value_t = run::DEFAULT_MAX_ACTIVE, value_name = "N")]
+    #[arg(long, default_value_t = run::DEFAULT_MAX_ACTIVE, value_name = "N", value_parser = parse_max_active)]
     pub max_active: usize,
     /// Do not show step output (it still goes to the run's log files).
     #[arg(short, long)]
@@ -73,6 +73,14 @@ fn env_duration(name: &str, default: Duration) -> Duration {
 struct Interrupt {
     kill: bool,
     message: &'static str,
+}
+
+/// `--max-active`: at least 1.
+fn parse_max_active(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{value:?} is not a number of steps (1 or more)")),
+    }
 }
 
 /// Checks a `--run-id` value: it names a directory and is matched by prefix in `tug status`.
