@@ -138,6 +138,7 @@ fn usage_errors_exit_2() {
     assert!(out.stderr.contains("error:"), "{}", out.transcript());
     let out = Tug::new(&["start", "tests/fixtures/cli/ok_host.yaml", "--", "oops"]).run();
     out.assert_code(2);
+    snapshot("start_bad_param", &out.transcript());
     let out = Tug::new(&[
         "start",
         "tests/fixtures/cli/ok_host.yaml",
@@ -147,7 +148,6 @@ fn usage_errors_exit_2() {
     .run();
     out.assert_code(2);
     assert!(out.stderr.contains("(1 or more)"), "{}", out.transcript());
-    snapshot("start_bad_param", &out.transcript());
 }
 
 #[test]
