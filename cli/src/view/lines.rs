@@ -13,6 +13,9 @@ const MAX_PARTIAL: usize = 64 * 1024;
 #[derive(Debug, Default)]
 pub struct Lines {
     partial: HashMap<(String, bool), Vec<u8>>,
+    /// Streams whose last line was shown in pieces: the newline that ends it must not show as
+    /// an empty line of its own.
+    split: std::collections::HashSet<(String, bool)>,
 }
 
 fn key(step: &str, stream: OutputStream) -> (String, bool) {
@@ -35,14 +38,21 @@ impl Lines {
         buf.extend_from_slice(data);
         let mut out = Vec::new();
         let mut start = 0;
+        let continues = self.split.remove(&k);
         while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
-            out.push(String::from_utf8_lossy(&buf[start..start + nl]).into_owned());
+            // The newline ending a line already shown in pieces ends it; nothing more to show.
+            if !(continues && start == 0 && nl == 0) {
+                out.push(String::from_utf8_lossy(&buf[start..start + nl]).into_owned());
+            }
             start += nl + 1;
         }
         buf.drain(..start);
         if buf.len() > MAX_PARTIAL {
             out.push(String::from_utf8_lossy(&buf).into_owned());
             buf.clear();
+            self.split.insert(k.clone());
+        } else if continues && start == 0 && buf.is_empty() {
+            self.split.insert(k.clone());
         }
         if !buf.is_empty() {
             self.partial.insert(k, buf);
@@ -75,6 +85,7 @@ impl Lines {
         keys.sort();
         keys.into_iter()
             .filter_map(|k| {
+                self.split.remove(&k);
                 let buf = self.partial.remove(&k)?;
                 Some((
                     k.0,
@@ -117,6 +128,32 @@ mod tests {
             ]
         );
         assert_eq!(l.flush_all().len(), 1);
+    }
+
+    #[test]
+    fn a_long_line_comes_in_pieces_and_its_newline_adds_no_empty_line() {
+        let mut l = Lines::default();
+        let long = vec![b'x'; MAX_PARTIAL + 10];
+        // Podman: the whole line in one chunk, its newline in the next.
+        let pieces = l.push("a", OutputStream::Stdout, &long);
+        assert_eq!(pieces.len(), 1);
+        assert_eq!(pieces[0].len(), MAX_PARTIAL + 10);
+        assert!(l.push("a", OutputStream::Stdout, b"").is_empty());
+        assert_eq!(
+            l.push("a", OutputStream::Stdout, b"\nnext\n"),
+            vec!["next".to_string()]
+        );
+        // A real empty line after an ordinary one still shows.
+        assert_eq!(
+            l.push("a", OutputStream::Stdout, b"\n"),
+            vec![String::new()]
+        );
+        // The rest of a long line after a piece is shown as the next piece.
+        let _ = l.push("a", OutputStream::Stdout, &long);
+        assert_eq!(
+            l.push("a", OutputStream::Stdout, b"tail\n"),
+            vec!["tail".to_string()]
+        );
     }
 
     #[test]
