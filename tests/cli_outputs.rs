@@ -694,3 +694,61 @@ fn gc_closes_the_record_of_a_run_whose_tug_was_killed() {
         out.transcript()
     );
 }
+
+#[test]
+fn json_events_end_every_step_also_one_cancelled_before_it_started() {
+    let start = Tug::new(&[
+        "start",
+        "tests/fixtures/cli/host_sleep.yaml",
+        "--json",
+        "--run-id",
+        "json-int-1",
+    ]);
+    let data = start.data().to_path_buf();
+    let child = start
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tug starts");
+    let status_file = data.join("runs/host_sleep/json-int-1/status.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let v: serde_json::Value = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        if v["steps"][0]["status"] == "running" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the step never ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(kill.success());
+    let out = child.wait_with_output().expect("tug ends");
+    assert_eq!(out.status.code(), Some(130));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let ended = |id: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == "step" && e["step"] == id && e["status"] != "running")
+            .map(|e| e["status"].clone())
+    };
+    assert_eq!(
+        ended("nap"),
+        Some(serde_json::json!("cancelled")),
+        "{events:#?}"
+    );
+    assert_eq!(
+        ended("after"),
+        Some(serde_json::json!("cancelled")),
+        "{events:#?}"
+    );
+}

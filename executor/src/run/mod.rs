@@ -617,6 +617,15 @@ async fn drive(
             if stopping {
                 status[i] = StepStatus::Cancelled;
                 ctx.update(|r| r.steps[i].status = StepStatus::Cancelled);
+                // Every step ends with an event, also one that never started.
+                ctx.events
+                    .send(Event::Step {
+                        step: wf.steps[i].id.clone(),
+                        status: StepStatus::Cancelled,
+                        exit_code: None,
+                        error: None,
+                    })
+                    .await;
                 continue;
             }
             let deps = &wf.steps[i].depends;
