@@ -645,6 +645,22 @@ fn a_closed_or_full_stdout_ends_reporting_commands_without_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// Waits (20 s at most) until the run record at `status_file` shows its first step running.
+fn wait_for_first_step_running(status_file: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let v: serde_json::Value = std::fs::read_to_string(status_file)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        if v["steps"][0]["status"] == "running" {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the step never ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn gc_closes_the_record_of_a_run_whose_tug_was_killed() {
     let start = Tug::new(&[
@@ -661,19 +677,7 @@ fn gc_closes_the_record_of_a_run_whose_tug_was_killed() {
         .spawn()
         .expect("tug starts");
     let status_file = data.join("runs/host_sleep/killed-1/status.json");
-    let running = |v: &serde_json::Value| v["steps"][0]["status"] == "running";
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let v: serde_json::Value = std::fs::read_to_string(&status_file)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
-        if running(&v) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the step never ran");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for_first_step_running(&status_file);
     child.kill().expect("kill -9");
     child.wait().unwrap();
     // No engine answers here: the sweep fails (exit 3), the records are closed all the same.
@@ -712,18 +716,7 @@ fn json_events_end_every_step_also_one_cancelled_before_it_started() {
         .spawn()
         .expect("tug starts");
     let status_file = data.join("runs/host_sleep/json-int-1/status.json");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let v: serde_json::Value = std::fs::read_to_string(&status_file)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
-        if v["steps"][0]["status"] == "running" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the step never ran");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for_first_step_running(&status_file);
     let kill = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
