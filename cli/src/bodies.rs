@@ -15,8 +15,8 @@ use executor::run::{
     LABEL_PID, LABEL_RUN, LABEL_STEP, LABEL_WORKFLOW,
 };
 use executor::workflow::{
-    command_argv, expand_env, merge_env, resolve_volume, Action, CommandSpec, Container, Escapes,
-    Host, ImageContainer, ResolvedImage, Run, Scope, Shell, Startup, Step, Text, Workflow,
+    command_argv, expand_env, merge_env, resolve_volume, Action, Container, Escapes, Host,
+    ImageContainer, ResolvedImage, Run, Scope, Shell, Startup, Step, Text, Workflow,
 };
 use serde_json::{json, Value};
 
@@ -227,31 +227,11 @@ fn step_bodies(
     match &step.action {
         Action::DockerRun(d) => {
             let lit = |t: &Text| t.expand(scope, Escapes::Literal);
-            let cmd: Option<Vec<String>> = match &d.command {
-                Some(CommandSpec::Argv(v)) => Some(
-                    v.iter()
-                        .map(|t| {
-                            t.expand(
-                                scope,
-                                if d.shell.is_some() {
-                                    Escapes::Shell
-                                } else {
-                                    Escapes::Literal
-                                },
-                            )
-                        })
-                        .collect(),
-                ),
-                // As the runner: `command:` as one line is split (no automatic `sh -c`),
-                // unless `shell:` is given.
-                Some(c @ CommandSpec::Line(t)) => Some(match &d.shell {
-                    Some(_) => argv(t, scope, d.shell.as_ref()),
-                    None => c
-                        .argv(scope, Escapes::Literal)
-                        .unwrap_or_else(|_| vec![t.expand(scope, Escapes::Literal)]),
-                }),
-                _ => lines.first().map(|t| argv(t, scope, d.shell.as_ref())),
-            };
+            let cmd = d.argv(lines.first().copied(), scope).unwrap_or_else(|_| {
+                lines
+                    .first()
+                    .map(|t| vec![t.expand(scope, Escapes::Literal)])
+            });
             match &d.image {
                 Some(image) => {
                     let mut c = ContainerCreate::new(lit(image));

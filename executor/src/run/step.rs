@@ -13,8 +13,8 @@ use super::{
     children, control, harness, host_step, record, FailureKind, RunCtx, StepFailure, ENGINE_PREFIX,
 };
 use crate::workflow::{
-    command_argv, expand_env, merge_env, resolve_volume, Action, CommandSpec, Container, DockerRun,
-    Escapes, HarnessRun, Run, Scope, Shell, Step, Text, Workflow,
+    command_argv, expand_env, merge_env, resolve_volume, Action, Container, DockerRun, Escapes,
+    HarnessRun, Run, Scope, Shell, Step, Text, Workflow,
 };
 
 /// What a finished step hands back to the scheduler.
@@ -802,28 +802,9 @@ async fn docker_run(
 ) -> Result<i64, StepFailure> {
     let wf = &ctx.workflow;
     let lit = |t: &Text| t.expand(scope, Escapes::Literal);
-    let escapes = if d.shell.is_some() {
-        Escapes::Shell
-    } else {
-        Escapes::Literal
-    };
-    let cmd: Option<Vec<String>> = match &d.command {
-        Some(CommandSpec::Argv(v)) => Some(v.iter().map(|t| t.expand(scope, escapes)).collect()),
-        Some(c @ CommandSpec::Line(t)) => Some(match &d.shell {
-            Some(sh) => {
-                let mut v = sh.argv(scope);
-                v.push(t.expand(scope, Escapes::Shell));
-                v
-            }
-            None => c
-                .argv(scope, escapes)
-                .map_err(|e| StepFailure::message(e.message().to_string()))?,
-        }),
-        None => match commands(step).first() {
-            Some(t) => Some(argv(t, scope, d.shell.as_ref())?),
-            None => None,
-        },
-    };
+    let cmd = d
+        .argv(commands(step).first().copied(), scope)
+        .map_err(|e| StepFailure::message(e.message().to_string()))?;
     let Some(image) = d.image.as_ref().map(lit) else {
         // No image: exec into the running `container_name`.
         let Some(name) = d.container_name.as_ref().map(lit) else {

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::diagnostic::Diagnostic;
 use super::expand::{self, Escapes, Scope};
 use super::host::Host;
-use super::model::{CommandSpec, EnvVar, ImageContainer, ResolvedImage, Shell, Text};
+use super::model::{CommandSpec, DockerRun, EnvVar, ImageContainer, ResolvedImage, Shell, Text};
 use super::network::{self, Network};
 use super::platform::{self, Platform};
 use super::port::{self, PortBinding};
@@ -132,6 +132,37 @@ pub fn command_argv(
             text.expand(scope, Escapes::Shell),
         ]),
         None => split_line(text, scope, Escapes::Literal),
+    }
+}
+
+impl DockerRun {
+    /// The `Cmd` of `action: docker.run`: `command:` as a list (expanded word by word), as one
+    /// line (through `shell:` when given, else split — no automatic `sh -c`), or else the step's
+    /// first `run` line as [`command_argv`] builds it; `None` when there is none. The runner and
+    /// `tug dry` both build it here.
+    pub fn argv(
+        &self,
+        run_line: Option<&Text>,
+        scope: &Scope,
+    ) -> Result<Option<Vec<String>>, Diagnostic> {
+        let escapes = if self.shell.is_some() {
+            Escapes::Shell
+        } else {
+            Escapes::Literal
+        };
+        Ok(match &self.command {
+            Some(CommandSpec::Argv(v)) => {
+                Some(v.iter().map(|t| t.expand(scope, escapes)).collect())
+            }
+            Some(c @ CommandSpec::Line(t)) => Some(match &self.shell {
+                Some(_) => command_argv(t, scope, self.shell.as_ref())?,
+                None => c.argv(scope, escapes)?,
+            }),
+            None => match run_line {
+                Some(t) => Some(command_argv(t, scope, self.shell.as_ref())?),
+                None => None,
+            },
+        })
     }
 }
 
